@@ -1,0 +1,295 @@
+"""Study configs: YAML validated with pydantic, then built into a :class:`~hwnas.study.Study`.
+
+Example config::
+
+    space: nb201
+    evaluators:
+      - nb201: {dataset: cifar10}
+    objectives:
+      - {metric: accuracy, direction: maximize}
+      - {metric: latency_ms@raspi4, direction: minimize}
+    constraints:
+      - {metric: latency_ms@pixel3, le: 10.0}
+    strategy: {name: nsga2}
+    budget: {evaluations: 300}
+    seed: 0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hwnas.errors import ConfigError
+from hwnas.evaluation import EVALUATORS, Evaluator, EvaluatorContext, create_evaluator
+from hwnas.problem import Constraint, Objective, Problem
+from hwnas.registry import closest
+from hwnas.spaces import SPACES, SearchSpace, create_space
+from hwnas.storage.base import Store
+from hwnas.storage.cache import EvaluationCache
+from hwnas.strategies import STRATEGIES, create_strategy, default_strategy_name
+from hwnas.study import Study, check_metrics
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SpaceConfig(_Model):
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ObjectiveConfig(_Model):
+    metric: str
+    direction: Literal["maximize", "minimize"]
+
+
+class ConstraintConfig(_Model):
+    metric: str
+    le: float | None = None
+    ge: float | None = None
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> ConstraintConfig:
+        if (self.le is None) == (self.ge is None):
+            raise ValueError(f"constraint on {self.metric!r} needs exactly one of 'le' or 'ge'")
+        return self
+
+
+class StrategyConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")  # the extra keys are the strategy's options
+    name: str
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class BudgetConfig(_Model):
+    evaluations: int = Field(gt=0)
+
+
+class StudyConfig(_Model):
+    """The validated shape of a study config."""
+
+    space: SpaceConfig
+    evaluators: list[dict[str, dict[str, Any]]] = Field(min_length=1)
+    objectives: list[ObjectiveConfig] = Field(min_length=1)
+    constraints: list[ConstraintConfig] = Field(default_factory=list)
+    strategy: StrategyConfig | None = None
+    budget: BudgetConfig
+    seed: int = 0
+    data_dir: str | None = None
+    cache: str | None = None
+
+    @field_validator("space", mode="before")
+    @classmethod
+    def _space_name(cls, v: Any) -> Any:
+        return {"name": v} if isinstance(v, str) else v
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _strategy_name(cls, v: Any) -> Any:
+        return {"name": v} if isinstance(v, str) else v
+
+    @field_validator("evaluators", mode="before")
+    @classmethod
+    def _evaluator_entries(cls, v: Any) -> Any:
+        if not isinstance(v, list):
+            return v
+        out = []
+        for i, item in enumerate(v):
+            if isinstance(item, str):
+                item = {item: {}}
+            if not isinstance(item, dict) or len(item) != 1:
+                raise ValueError(
+                    f"entry {i} must be one mapping like '- nb201: {{dataset: cifar10}}'"
+                )
+            (name, opts), = item.items()
+            out.append({name: opts or {}})
+        return out
+
+
+_TOP_KEYS = list(StudyConfig.model_fields)
+
+
+def _one_line(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        key = str(err["loc"][-1])
+        parent = err["loc"][:-1]
+        options = _TOP_KEYS if not parent else _fields_at(parent)
+        msg = f"unknown key {key!r}; {closest(key, options)}"
+        loc = ".".join(str(p) for p in parent) or "top level"
+    elif err["type"] == "missing":
+        msg = "this key is required"
+    more = len(exc.errors()) - 1
+    tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{source}: {loc}: {msg}{tail}"
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    models: dict[str, type[BaseModel]] = {
+        "space": SpaceConfig,
+        "objectives": ObjectiveConfig,
+        "constraints": ConstraintConfig,
+        "budget": BudgetConfig,
+    }
+    model = models.get(str(loc[0]))
+    return list(model.model_fields) if model else []
+
+
+def parse_config(data: Any, source: str = "config") -> StudyConfig:
+    """Validate a loaded config mapping; raise :class:`ConfigError` with one line."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the config must be a YAML mapping of keys such as "
+                          "space, evaluators, objectives, budget")
+    try:
+        return StudyConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc, source)) from None
+
+
+def load_config(path: str | Path) -> StudyConfig:
+    """Read and validate a YAML config file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{p}{where}: not valid YAML: {problem}") from None
+    return parse_config(data, str(p))
+
+
+@dataclass
+class BuiltStudy:
+    study: Study
+    budget: int
+    config: StudyConfig
+    strategy_name: str
+
+
+def build_study(
+    config: StudyConfig,
+    *,
+    base_dir: Path,
+    store: Store | None = None,
+    budget: int | None = None,
+    seed: int | None = None,
+) -> BuiltStudy:
+    """Turn a validated config into a ready :class:`Study` (checks everything first)."""
+    if config.space.name not in SPACES:
+        SPACES.get(config.space.name)  # raises with the closest names
+    space: SearchSpace = create_space(config.space.name, **config.space.options)
+    data_dir = None
+    if config.data_dir is not None:
+        data_dir = Path(config.data_dir).expanduser()
+        if not data_dir.is_absolute():
+            data_dir = base_dir / data_dir
+    ctx = EvaluatorContext(space=space, base_dir=base_dir, data_dir=data_dir)
+    evaluators: list[Evaluator] = []
+    for entry in config.evaluators:
+        (name, opts), = entry.items()
+        EVALUATORS.get(name)
+        evaluators.append(create_evaluator(name, ctx, **opts))
+    objectives = [Objective(o.metric, o.direction) for o in config.objectives]
+    constraints = [Constraint(c.metric, le=c.le, ge=c.ge) for c in config.constraints]
+    seed = config.seed if seed is None else seed
+    n = config.budget.evaluations if budget is None else budget
+    if n <= 0:
+        raise ConfigError(f"the budget must be a positive number of evaluations, got {n}")
+    if space.size is not None and n > space.size:
+        raise ConfigError(
+            f"budget {n} exceeds the {space.size} architectures of space {space.name!r}; "
+            f"set budget.evaluations <= {space.size}"
+        )
+
+    check_metrics(space, evaluators, objectives, constraints)
+    check_feasible(constraints, evaluators)
+    strategy_name = (
+        config.strategy.name
+        if config.strategy is not None
+        else default_strategy_name(Problem(space, tuple(objectives), tuple(constraints)))
+    )
+    options = config.strategy.options if config.strategy is not None else {}
+    STRATEGIES.get(strategy_name)
+    strategy = create_strategy(strategy_name, **options)
+    definition = {
+        "space": {"name": space.name, "options": config.space.options},
+        "evaluators": [ev.key() for ev in evaluators],
+        "objectives": [[o.metric, o.direction] for o in objectives],
+        "constraints": [str(c) for c in constraints],
+        "strategy": {"name": strategy_name, "options": options},
+        "seed": seed,
+    }
+    cache = None
+    if config.cache is not None:
+        cache_path = Path(config.cache).expanduser()
+        cache = EvaluationCache(cache_path if cache_path.is_absolute() else base_dir / cache_path)
+    study = Study(
+        space=space,
+        evaluators=evaluators,
+        objectives=objectives,
+        constraints=constraints,
+        strategy=strategy,
+        store=store,
+        seed=seed,
+        budget=n,
+        cache=cache,
+        definition=definition,
+    )
+    return BuiltStudy(study=study, budget=n, config=config, strategy_name=strategy_name)
+
+
+def check_feasible(constraints: list[Constraint], evaluators: list[Evaluator]) -> None:
+    """Raise :class:`ConfigError` when no architecture can meet all constraints.
+
+    Contradictory bounds on one metric are caught without data; constraints on metrics of
+    tabular evaluators are checked against the tables jointly.
+    """
+    for a in constraints:
+        for b in constraints:
+            if a.metric == b.metric and a.le is not None and b.ge is not None and b.ge > a.le:
+                raise ConfigError(f"constraints {a} and {b} cannot both hold; relax one of them")
+    if not constraints:
+        return
+    import pandas as pd
+
+    columns: dict[str, pd.Series] = {}
+    for ev in evaluators:
+        table = ev.table()
+        if table is None:
+            continue
+        for c in constraints:
+            if c.metric in table.columns and c.metric not in columns:
+                columns[c.metric] = table[c.metric]
+    checked = [c for c in constraints if c.metric in columns]
+    if not checked:
+        return
+    joined = pd.concat([columns[c.metric] for c in checked], axis=1, join="inner")
+    ok = pd.Series(True, index=joined.index)
+    for c in checked:
+        col = joined[c.metric]
+        ok &= (col <= c.le) if c.le is not None else (col >= c.ge)
+    if not ok.any():
+        worst = []
+        for c in checked:
+            col = joined[c.metric]
+            best = col.min() if c.le is not None else col.max()
+            worst.append(f"{c} (best in the table: {best:.4g})")
+        raise ConfigError(
+            "no architecture in the tables meets all constraints: "
+            + "; ".join(worst)
+            + "; relax the bounds"
+        )

@@ -1,0 +1,33 @@
+"""Exceptions that carry one clear line for the user.
+
+Every error a user can cause by bad input is a :class:`HwnasError`; its message names the problem
+and the fix, and the CLI prints it as one line with exit code 2.
+"""
+
+from __future__ import annotations
+
+
+class HwnasError(Exception):
+    """Base class for errors caused by input (config, data, arguments)."""
+
+
+class ConfigError(HwnasError, ValueError):
+    """A config or argument is invalid."""
+
+
+class DataError(HwnasError):
+    """A data file is missing or malformed."""
+
+
+class StudyMismatchError(HwnasError):
+    """A stored study does not match the config it is resumed with."""
+
+
+class MissingExtraError(HwnasError, ImportError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, package: str, extra: str, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs the package {package!r}, which is not installed; "
+            f"install it with: pip install 'hwnas[{extra}]'"
+        )

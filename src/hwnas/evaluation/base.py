@@ -1,0 +1,67 @@
+"""The Evaluator ABC: turns an architecture into named metrics.
+
+Evaluators are the expensive part of a study (training, measuring, or, for benchmarks, a table that
+stands in for them). A study calls :meth:`Evaluator.evaluate` only for architectures it has not
+seen; the budget counts those calls.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hwnas.errors import HwnasError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from hwnas.spaces.base import Arch, SearchSpace
+
+
+class MissingArchError(HwnasError, KeyError):
+    """The evaluator has no value for this architecture (e.g. a table without its row)."""
+
+    def __str__(self) -> str:  # KeyError quotes its message otherwise
+        return str(self.args[0]) if self.args else ""
+
+
+@dataclass(frozen=True)
+class EvaluatorContext:
+    """What an evaluator factory may need besides its own options."""
+
+    space: SearchSpace
+    base_dir: Path = field(default_factory=Path.cwd)
+    data_dir: Path | None = None
+
+
+class Evaluator(ABC):
+    """Maps an architecture to metrics named with unit and target (``latency_ms@raspi4``).
+
+    Subclasses implement :meth:`metrics` and :meth:`evaluate`. ``expensive`` says whether a call
+    counts against the budget; ``cacheable`` whether results may be shared across studies.
+    """
+
+    expensive: bool = True
+    cacheable: bool = True
+
+    @abstractmethod
+    def metrics(self) -> tuple[str, ...]:
+        """Names of all metrics this evaluator yields."""
+
+    @abstractmethod
+    def evaluate(self, arch: Arch) -> dict[str, float]:
+        """Metrics of one architecture; raise :class:`MissingArchError` if it has none."""
+
+    def key(self) -> str:
+        """Identity of this evaluator's results (cache key part); override when options matter."""
+        return type(self).__name__
+
+    def table(self) -> pd.DataFrame | None:
+        """All known results, indexed by canonical arch string, for tabular evaluators.
+
+        Used to validate configs (e.g. constraints no architecture meets) and by benchmarks to
+        score a search afterwards. Strategies never see it.
+        """
+        return None

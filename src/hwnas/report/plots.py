@@ -1,0 +1,287 @@
+"""Pareto plots of a study, drawn off-screen with matplotlib's Agg canvas.
+
+Figures are built from :class:`matplotlib.figure.Figure` and :class:`FigureCanvasAgg` directly,
+never through ``pyplot``: no global figure registry, no GUI backend, safe to call from threads.
+
+Example:
+    >>> from pathlib import Path
+    >>> write_pareto_png(  # doctest: +SKIP
+    ...     Path("study/pareto.png"),
+    ...     trials=trials_df,
+    ...     pareto=pareto_df,
+    ...     feasible=feasible,
+    ...     objectives=[Objective("accuracy", "maximize"), Objective("latency_ms@raspi4")],
+    ...     title="nb201 / nsga2",
+    ... )
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from hwnas.errors import ConfigError, DataError
+from hwnas.problem import Objective
+
+log = logging.getLogger(__name__)
+
+DPI = 120
+_FEASIBLE = "tab:blue"
+_INFEASIBLE = "0.6"
+_FRONT = "tab:red"
+_MAX_PANEL_COLS = 3
+
+
+def axis_label(objective: Objective) -> str:
+    """Metric name with an arrow and the direction in words, e.g. ``accuracy ↑ (higher is better)``.
+
+    Example:
+        >>> axis_label(Objective("latency_ms", "minimize"))
+        'latency_ms ↓ (lower is better)'
+    """
+    if objective.direction == "maximize":
+        return f"{objective.metric} ↑ (higher is better)"
+    return f"{objective.metric} ↓ (lower is better)"
+
+
+def write_pareto_png(
+    path: Path,
+    *,
+    trials: pd.DataFrame,
+    pareto: pd.DataFrame,
+    feasible: pd.Series | None = None,
+    objectives: Sequence[Objective],
+    title: str = "",
+) -> None:
+    """Draw the trials and the Pareto front of a study into a PNG file.
+
+    One objective gives value against trial number with the best-so-far line; two give a scatter
+    with the front joined by its attainment staircase; three or more give one panel per pair.
+
+    Args:
+        path: PNG file to write (parent folders are created).
+        trials: every complete trial: columns ``trial``, ``arch`` and one per metric.
+        pareto: the feasible non-dominated rows, same columns (may be empty).
+        feasible: boolean per row of ``trials`` (aligned on its index); missing rows count as
+            infeasible; ``None`` treats every trial as feasible.
+        objectives: the study's objectives, in order.
+        title: figure title.
+
+    Raises:
+        ConfigError: when no objective is given.
+        DataError: when a non-empty table lacks an objective column.
+
+    Example:
+        >>> write_pareto_png(Path("pareto.png"), trials=df, pareto=front,  # doctest: +SKIP
+        ...                  feasible=ok, objectives=[Objective("accuracy", "maximize")])
+    """
+    objectives = list(objectives)
+    if not objectives:
+        raise ConfigError("write_pareto_png needs at least one objective, got none")
+    for name, table in (("trials", trials), ("pareto", pareto)):
+        missing = [o.metric for o in objectives if o.metric not in table.columns]
+        if missing and len(table):
+            raise DataError(
+                f"{name} table lacks objective column(s) {missing}; "
+                f"it has {list(map(str, table.columns))}"
+            )
+    if feasible is None:
+        ok = pd.Series(True, index=trials.index)
+    else:
+        ok = feasible.reindex(trials.index, fill_value=False).astype(bool)
+
+    m = len(objectives)
+    if len(trials) == 0 or m <= 2:
+        fig = Figure(figsize=(7.0, 5.0) if m >= 2 else (7.0, 4.5), dpi=DPI)
+    else:
+        n_pairs = m * (m - 1) // 2
+        cols = min(_MAX_PANEL_COLS, n_pairs)
+        rows = math.ceil(n_pairs / cols)
+        fig = Figure(figsize=(4.3 * cols, 3.8 * rows + 0.4), dpi=DPI)
+    FigureCanvasAgg(fig)
+
+    if len(trials) == 0:
+        _draw_empty(fig)
+    elif m == 1:
+        _draw_single(fig.add_subplot(), trials, ok, pareto, objectives[0])
+    elif m == 2:
+        ax = fig.add_subplot()
+        _draw_pair(ax, trials, ok, pareto, objectives[0], objectives[1], staircase=True)
+        ax.legend(loc="best", fontsize="small", framealpha=0.9)
+    else:
+        _draw_grid(fig, trials, ok, pareto, objectives)
+
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=DPI)
+    log.debug("wrote Pareto plot %s (%d trials, %d on the front)", path, len(trials), len(pareto))
+
+
+def _values(table: pd.DataFrame, metric: str) -> np.ndarray:
+    if metric not in table.columns:
+        return np.empty(0)
+    return pd.to_numeric(table[metric], errors="coerce").to_numpy(dtype=float)
+
+
+def _draw_empty(fig: Figure) -> None:
+    ax = fig.add_subplot()
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.text(0.5, 0.5, "no completed trials", ha="center", va="center", fontsize=14, color="0.4")
+
+
+def _scatter_trials(
+    ax: Axes, x: np.ndarray, y: np.ndarray, ok: np.ndarray, *, label_counts: bool = True
+) -> None:
+    n_ok, n_bad = int(ok.sum()), int((~ok).sum())
+    if n_bad:
+        ax.scatter(
+            x[~ok],
+            y[~ok],
+            s=22,
+            facecolors="none",
+            edgecolors=_INFEASIBLE,
+            linewidths=0.9,
+            label=f"infeasible ({n_bad})" if label_counts else "infeasible",
+            zorder=2,
+        )
+    if n_ok:
+        ax.scatter(
+            x[ok],
+            y[ok],
+            s=22,
+            color=_FEASIBLE,
+            alpha=0.75,
+            edgecolors="none",
+            label=f"feasible ({n_ok})" if label_counts else "feasible",
+            zorder=3,
+        )
+
+
+def _note_empty_front(ax: Axes) -> None:
+    ax.text(
+        0.02,
+        0.98,
+        "no feasible trial: Pareto front is empty",
+        transform=ax.transAxes,
+        ha="left",
+        va="top",
+        fontsize="small",
+        color=_FRONT,
+    )
+
+
+def _draw_pair(
+    ax: Axes,
+    trials: pd.DataFrame,
+    ok: pd.Series,
+    pareto: pd.DataFrame,
+    ox: Objective,
+    oy: Objective,
+    *,
+    staircase: bool,
+) -> None:
+    _scatter_trials(ax, _values(trials, ox.metric), _values(trials, oy.metric), ok.to_numpy())
+    fx, fy = _values(pareto, ox.metric), _values(pareto, oy.metric)
+    keep = np.isfinite(fx) & np.isfinite(fy)
+    fx, fy = fx[keep], fy[keep]
+    if len(fx):
+        if staircase and len(fx) > 1:
+            order = np.argsort(fx, kind="stable")
+            # The boundary of the dominated region holds each point's y until the next point
+            # when x is minimised, and from the previous point when x is maximised.
+            where = "post" if ox.direction == "minimize" else "pre"
+            ax.step(fx[order], fy[order], where=where, color=_FRONT, linewidth=1.4, zorder=4)
+        ax.scatter(
+            fx,
+            fy,
+            s=60,
+            marker="D",
+            color=_FRONT,
+            edgecolors="black",
+            linewidths=0.6,
+            label=f"Pareto front ({len(fx)})",
+            zorder=5,
+        )
+    else:
+        _note_empty_front(ax)
+    ax.set_xlabel(axis_label(ox))
+    ax.set_ylabel(axis_label(oy))
+    ax.grid(True, alpha=0.3)
+
+
+def _draw_grid(
+    fig: Figure,
+    trials: pd.DataFrame,
+    ok: pd.Series,
+    pareto: pd.DataFrame,
+    objectives: Sequence[Objective],
+) -> None:
+    pairs = list(itertools.combinations(objectives, 2))
+    cols = min(_MAX_PANEL_COLS, len(pairs))
+    rows = math.ceil(len(pairs) / cols)
+    for k, (ox, oy) in enumerate(pairs):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        # A projected front is not a front in the plane, so no staircase joins its points.
+        _draw_pair(ax, trials, ok, pareto, ox, oy, staircase=False)
+        ax.xaxis.label.set_fontsize("small")
+        ax.yaxis.label.set_fontsize("small")
+        if k == 0:
+            ax.legend(loc="best", fontsize="x-small", framealpha=0.9)
+
+
+def _draw_single(
+    ax: Axes, trials: pd.DataFrame, ok: pd.Series, pareto: pd.DataFrame, obj: Objective
+) -> None:
+    if "trial" in trials.columns:
+        x = pd.to_numeric(trials["trial"], errors="coerce").to_numpy(dtype=float)
+    else:
+        x = np.arange(len(trials), dtype=float)
+    y = _values(trials, obj.metric)
+    okv = ok.to_numpy()
+    _scatter_trials(ax, x, y, okv)
+
+    order = np.argsort(x, kind="stable")
+    xs, ys, oks = x[order], y[order], okv[order]
+    usable = oks & np.isfinite(ys)
+    if usable.any():
+        pick = np.fmax if obj.direction == "maximize" else np.fmin
+        masked = np.where(usable, ys, np.nan)
+        best = pick.accumulate(masked)
+        ax.step(xs, best, where="post", color=_FRONT, linewidth=1.5, label="best so far", zorder=4)
+
+    px = (
+        pd.to_numeric(pareto["trial"], errors="coerce").to_numpy(dtype=float)
+        if "trial" in pareto.columns
+        else np.empty(0)
+    )
+    py = _values(pareto, obj.metric)
+    if len(px) and len(px) == len(py):
+        ax.scatter(
+            px,
+            py,
+            s=70,
+            marker="*",
+            color=_FRONT,
+            edgecolors="black",
+            linewidths=0.5,
+            label=f"best ({len(px)})",
+            zorder=5,
+        )
+    elif not len(pareto):
+        _note_empty_front(ax)
+    ax.set_xlabel("trial")
+    ax.set_ylabel(axis_label(obj))
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize="small", framealpha=0.9)

@@ -1,0 +1,101 @@
+"""NAS-Bench-201 cell space: 6 edges of a 4-node cell, 5 operations each (15,625 cells).
+
+Canonical string (Dong & Yang, ICLR 2020): ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` where the
+group k lists the edges into node k+1 and ``~j`` names the source node. ``ops`` in the
+architecture dict follow the string's order: edges (0->1), (0->2), (1->2), (0->3), (1->3), (2->3).
+"""
+
+from __future__ import annotations
+
+from hwnas.errors import ConfigError
+from hwnas.registry import closest
+from hwnas.spaces.base import Arch, CategoricalSpace
+
+NB201_OPS: tuple[str, ...] = (
+    "none",
+    "skip_connect",
+    "nor_conv_1x1",
+    "nor_conv_3x3",
+    "avg_pool_3x3",
+)
+# (target node, source node) of each position in ``ops``.
+NB201_EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+
+
+class NB201Space(CategoricalSpace):
+    """The NAS-Bench-201 topology search space.
+
+    Args:
+        num_classes: classifier outputs, used by the cheap metrics (10, 100 or 120).
+        input_size: input resolution, used by the cheap metrics (32, or 16 for ImageNet16-120).
+
+    Example:
+        >>> space = NB201Space()
+        >>> arch = space.from_string(
+        ...     "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|"
+        ...     "+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")
+        >>> space.to_string(arch).count("~")
+        6
+    """
+
+    name = "nb201"
+    slots = (NB201_OPS,) * 6
+
+    def __init__(self, *, num_classes: int = 10, input_size: int = 32) -> None:
+        if num_classes < 1:
+            raise ConfigError(f"nb201: num_classes must be >= 1, got {num_classes}")
+        if input_size < 4 or input_size % 4:
+            raise ConfigError(f"nb201: input_size must be a multiple of 4, got {input_size}")
+        self.num_classes = num_classes
+        self.input_size = input_size
+
+    def to_string(self, arch: Arch) -> str:
+        ops = self._ops(arch)
+        groups = []
+        start = 0
+        for node in (1, 2, 3):
+            edges = [f"{ops[start + j]}~{j}" for j in range(node)]
+            groups.append("|" + "|".join(edges) + "|")
+            start += node
+        return "+".join(groups)
+
+    def from_string(self, text: str) -> Arch:
+        s = str(text).strip()
+        groups = s.split("+")
+        if len(groups) != 3:
+            raise ConfigError(
+                f"nb201: {text!r} is not an NB201 string; expected three '+'-joined groups like "
+                "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|"
+            )
+        ops: list[str] = []
+        for node, group in enumerate(groups, start=1):
+            if not (group.startswith("|") and group.endswith("|")):
+                raise ConfigError(f"nb201: group {group!r} in {text!r} must start and end with '|'")
+            edges = group[1:-1].split("|")
+            if len(edges) != node:
+                raise ConfigError(
+                    f"nb201: group {node} of {text!r} needs {node} edge(s), got {len(edges)}"
+                )
+            for j, edge in enumerate(edges):
+                op, sep, src = edge.partition("~")
+                if not sep or src != str(j):
+                    raise ConfigError(
+                        f"nb201: edge {edge!r} in {text!r} must read 'op~{j}'"
+                    )
+                if op not in NB201_OPS:
+                    raise ConfigError(
+                        f"nb201: unknown op {op!r} in {text!r}; {closest(op, NB201_OPS)}"
+                    )
+                ops.append(op)
+        return {"ops": ops}
+
+    def cheap_metrics(self, arch: Arch) -> dict[str, float]:
+        from hwnas.hardware.analytic import nb201_params_flops
+
+        params_m, flops_m = nb201_params_flops(
+            self._ops(arch), num_classes=self.num_classes, input_size=self.input_size
+        )
+        return {"params_m": params_m, "flops_m": flops_m}
+
+    def cheap_metric_names(self) -> tuple[str, ...]:
+        return ("params_m", "flops_m")

@@ -1,0 +1,110 @@
+"""NSGA-II (Deb et al., 2002) over the space's own mutation and crossover operators.
+
+Categorical genomes are varied with the space's operators (uniform crossover, one-slot mutation),
+offspring that repeat an architecture already proposed are redrawn, and survival keeps the best
+``population_size`` by constrained non-dominated rank and crowding distance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwnas.errors import ConfigError
+from hwnas.spaces.base import Arch
+from hwnas.strategies.base import Strategy, better, rank_and_crowding
+from hwnas.trial import Observation
+
+
+class NSGA2(Strategy):
+    """Generational NSGA-II with duplicate-free offspring.
+
+    Args:
+        population_size: survivors per generation (and offspring per generation).
+        crossover_prob: chance that a child comes from crossover before mutation.
+        mutations: slots changed in each child (at least one).
+
+    Example (config)::
+
+        strategy: {name: nsga2, population_size: 20}
+    """
+
+    def __init__(
+        self, *, population_size: int = 20, crossover_prob: float = 0.9, mutations: int = 1
+    ) -> None:
+        if population_size < 2:
+            raise ConfigError(f"nsga2: population_size must be >= 2, got {population_size}")
+        if not 0.0 <= crossover_prob <= 1.0:
+            raise ConfigError(f"nsga2: crossover_prob must lie in [0, 1], got {crossover_prob}")
+        if mutations < 1:
+            raise ConfigError(f"nsga2: mutations must be >= 1, got {mutations}")
+        self.population_size = population_size
+        self.crossover_prob = crossover_prob
+        self.mutations = mutations
+
+    def on_setup(self) -> None:
+        self._seen: set[str] = set()
+        self._population: list[Observation] = []
+        self._new: list[Observation] = []
+        self._queue: list[Arch] = []
+        self._n_asked = 0
+
+    def ask(self) -> Arch:
+        if self._n_asked < self.population_size:
+            arch = self.sample_unseen(self._seen)
+        else:
+            if not self._queue:
+                self._survive()
+                self._queue = self._offspring(self.population_size)
+            arch = self._queue.pop(0)
+        self._seen.add(self.key(arch))
+        self._n_asked += 1
+        return arch
+
+    def tell(self, observation: Observation) -> None:
+        self._seen.add(observation.arch_str)
+        self._new.append(observation)
+
+    # -- internals --------------------------------------------------------------------------------
+    def _survive(self) -> None:
+        merged: dict[str, Observation] = {o.arch_str: o for o in self._population}
+        for o in self._new:
+            merged.setdefault(o.arch_str, o)
+        self._new = []
+        pool = list(merged.values())
+        if len(pool) <= self.population_size:
+            self._population = pool
+            return
+        rank, crowd = rank_and_crowding(pool)
+        order = np.lexsort((-crowd, rank))
+        self._population = [pool[i] for i in order[: self.population_size]]
+
+    def _offspring(self, n: int) -> list[Arch]:
+        pop = self._population
+        if not pop:
+            return [self.sample_unseen(self._seen) for _ in range(n)]
+        rank, crowd = rank_and_crowding(pop)
+
+        def tournament() -> Observation:
+            i, j = self.rng.integers(len(pop), size=2)
+            return pop[i] if better((rank[i], crowd[i]), (rank[j], crowd[j])) else pop[j]
+
+        out: list[Arch] = []
+        taken = set(self._seen)
+        for _ in range(n):
+            child = None
+            for _attempt in range(50):
+                a, b = tournament(), tournament()
+                if self.rng.random() < self.crossover_prob:
+                    cand = self.space.crossover(a.arch, b.arch, self.rng)
+                else:
+                    cand = a.arch
+                for _m in range(self.mutations):
+                    cand = self.space.mutate(cand, self.rng)
+                if self.key(cand) not in taken:
+                    child = cand
+                    break
+            if child is None:
+                child = self.sample_unseen(taken)
+            taken.add(self.key(child))
+            out.append(child)
+        return out
