@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -40,12 +41,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except HwnasError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        # One line, and the message is text, not rich markup: user input may hold "[...]".
+        line = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+        err.print(
+            f"[bold red]error:[/] {escape(line)}", highlight=False, markup=True, soft_wrap=True
+        )
         return EXIT_BAD_INPUT
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hwnas", description="Hardware-aware neural architecture search")
+    p = argparse.ArgumentParser(
+        prog="hwnas", description="Hardware-aware neural architecture search"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -57,7 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress bar and no table")
     s.set_defaults(func=cmd_search)
 
-    r = sub.add_parser("report", help="rebuild trials.csv, pareto.csv, plots and report from study.db")
+    r = sub.add_parser(
+        "report", help="rebuild trials.csv, pareto.csv, plots and report from study.db"
+    )
     r.add_argument("out", type=Path)
     r.set_defaults(func=cmd_report)
 
@@ -123,7 +132,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         if interrupted:
             console.print(
                 "interrupted: every finished evaluation is stored; re-run the same command to "
-                "resume", highlight=False,
+                "resume",
+                highlight=False,
             )
             return 130
         return 0
@@ -148,7 +158,11 @@ def _run_with_progress(study: Any, budget: int, console: Console, *, quiet: bool
 
         def update(st: Any, trial: Trial) -> None:
             count["n"] += 1
-            front = len(st.pareto_front()) if count["n"] % 10 == 0 else progress.tasks[0].fields["front"]
+            front = (
+                len(st.pareto_front())
+                if count["n"] % 10 == 0
+                else progress.tasks[0].fields["front"]
+            )
             progress.update(task, completed=st.n_charged, front=front)
 
         study.optimize(budget, callbacks=[update])
@@ -199,8 +213,14 @@ def _write(out: Path, meta: dict[str, Any], trials: list[Trial], summary: dict[s
     title = f"hwnas: {meta['space']} / {meta['strategy']} / " + ", ".join(
         o.metric for o in objectives
     )
-    return write_outputs(out, trials=trials, objectives=objectives, constraints=constraints,
-                         summary=summary, title=title)
+    return write_outputs(
+        out,
+        trials=trials,
+        objectives=objectives,
+        constraints=constraints,
+        summary=summary,
+        title=title,
+    )
 
 
 def _stdout() -> Console:
@@ -210,14 +230,20 @@ def _stdout() -> Console:
     return console
 
 
-def _print_front(pareto: Any, objectives: list[Objective], constraints: list[Constraint]) -> None:
+def _print_front(
+    pareto: Any, objectives: Sequence[Objective], constraints: Sequence[Constraint]
+) -> None:
     console = _stdout()
     table = Table(title=f"Pareto front ({len(pareto)} architectures)", title_justify="left")
     shown = [o.metric for o in objectives]
     shown += [c.metric for c in constraints if c.metric not in shown]
     for col in ["trial", "arch", *shown]:
-        table.add_column(col, no_wrap=col != "arch", overflow="fold",
-                         justify="left" if col == "arch" else "right")
+        table.add_column(
+            col,
+            no_wrap=col != "arch",
+            overflow="fold",
+            justify="left" if col == "arch" else "right",
+        )
     if len(pareto):
         first = objectives[0]
         rows = pareto.sort_values(first.metric, ascending=first.direction == "minimize")

@@ -110,7 +110,7 @@ class StudyConfig(_Model):
                 raise ValueError(
                     f"entry {i} must be one mapping like '- nb201: {{dataset: cifar10}}'"
                 )
-            (name, opts), = item.items()
+            ((name, opts),) = item.items()
             out.append({name: opts or {}})
         return out
 
@@ -119,9 +119,15 @@ _TOP_KEYS = list(StudyConfig.model_fields)
 
 
 def _one_line(exc: ValidationError, source: str) -> str:
-    err = exc.errors()[0]
+    errors = exc.errors()
+    # A misspelt key also makes its correct spelling "missing"; the typo is the news.
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = ".".join(str(p) for p in err["loc"])
     msg = err["msg"]
+    if err["type"] == "value_error":
+        msg = str(err.get("ctx", {}).get("error", msg))
+    elif isinstance(err.get("input"), (str, int, float)) and err["type"] != "extra_forbidden":
+        msg = f"{msg}, got {err['input']!r}"
     if err["type"] == "extra_forbidden":
         key = str(err["loc"][-1])
         parent = err["loc"][:-1]
@@ -149,8 +155,10 @@ def _fields_at(loc: tuple[Any, ...]) -> list[str]:
 def parse_config(data: Any, source: str = "config") -> StudyConfig:
     """Validate a loaded config mapping; raise :class:`ConfigError` with one line."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the config must be a YAML mapping of keys such as "
-                          "space, evaluators, objectives, budget")
+        raise ConfigError(
+            f"{source}: the config must be a YAML mapping of keys such as "
+            "space, evaluators, objectives, budget"
+        )
     try:
         return StudyConfig.model_validate(data)
     except ValidationError as exc:
@@ -163,7 +171,9 @@ def load_config(path: str | Path) -> StudyConfig:
     if not p.is_file():
         raise ConfigError(f"config file {p} does not exist")
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p} is not a text file; give a YAML config") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -200,7 +210,7 @@ def build_study(
     ctx = EvaluatorContext(space=space, base_dir=base_dir, data_dir=data_dir)
     evaluators: list[Evaluator] = []
     for entry in config.evaluators:
-        (name, opts), = entry.items()
+        ((name, opts),) = entry.items()
         EVALUATORS.get(name)
         evaluators.append(create_evaluator(name, ctx, **opts))
     objectives = [Objective(o.metric, o.direction) for o in config.objectives]

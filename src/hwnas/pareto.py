@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from hwnas.trial import Trial
 
 
-def _nds():  # type: ignore[no-untyped-def]
+def _nds():
     from pymoo.config import Config
 
     Config.warnings["not_compiled"] = False
@@ -68,7 +68,7 @@ def hypervolume(F: np.ndarray, reference: np.ndarray) -> float:
     ref = np.asarray(reference, dtype=float)
     if len(F) == 0:
         return 0.0
-    F = F[np.all(F < ref, axis=1)]
+    F = F[np.all(ref > F, axis=1)]
     if len(F) == 0:
         return 0.0
     if F.shape[1] == 1:

@@ -74,7 +74,9 @@ class Constraint:
         return max(0.0, self.g(value))
 
     def __str__(self) -> str:
-        return f"{self.metric} <= {self.le}" if self.le is not None else f"{self.metric} >= {self.ge}"
+        return (
+            f"{self.metric} <= {self.le}" if self.le is not None else f"{self.metric} >= {self.ge}"
+        )
 
 
 @dataclass(frozen=True)

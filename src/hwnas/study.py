@@ -109,8 +109,9 @@ class Study:
         self.problem = Problem(space, tuple(objectives), tuple(constraints))
         self.space = space
         self.evaluators = list(evaluators)
-        check_metrics(self.space, self.evaluators, self.problem.objectives,
-                      self.problem.constraints)
+        check_metrics(
+            self.space, self.evaluators, self.problem.objectives, self.problem.constraints
+        )
         self.strategy = strategy if strategy is not None else default_strategy(self.problem)
         self.store = store if store is not None else MemoryStore()
         self.cache = cache
@@ -148,8 +149,11 @@ class Study:
         if known is None:
             self.store.set_meta({"definition": self.definition, "created": time.time()})
         elif known != self.definition:
-            diff = sorted(k for k in set(known) | set(self.definition)
-                          if known.get(k) != self.definition.get(k))
+            diff = sorted(
+                k
+                for k in set(known) | set(self.definition)
+                if known.get(k) != self.definition.get(k)
+            )
             shown = "; ".join(
                 f"{k}: stored {known.get(k)!r}, now {self.definition.get(k)!r}" for k in diff
             )
@@ -267,9 +271,7 @@ class Study:
             metrics.update(got)
         return metrics, None, charged
 
-    def optimize(
-        self, budget: int | None = None, *, callbacks: Iterable[Callback] = ()
-    ) -> None:
+    def optimize(self, budget: int | None = None, *, callbacks: Iterable[Callback] = ()) -> None:
         """Ask, evaluate and tell until ``budget`` charged evaluations (or the space runs out)."""
         budget = budget if budget is not None else self.budget
         if budget is None:
@@ -295,7 +297,10 @@ class Study:
             start = time.perf_counter()
             metrics, error, charged = self.evaluate(arch)
             trial = self.tell(
-                arch, metrics, error=error, charged=charged,
+                arch,
+                metrics,
+                error=error,
+                charged=charged,
                 duration_s=time.perf_counter() - start,
             )
             failures = 0 if trial.ok else failures + 1

@@ -10,6 +10,7 @@ The key maps to our ops as ``[t[0], t[1], t[3], t[2], t[4], t[5]]`` with op inde
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,15 +26,22 @@ NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "ImageNet16-120": 120}
 NASLIB_OP_INDEX = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
 
 
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    # Tiny networks run fastest on one thread; several stall on oversubscribed CI runners.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _rows() -> list[dict[str, str]]:
     with FIXTURE.open(newline="") as f:
         return list(csv.DictReader(f))
 
 
 def _param_count(ops: list[str], num_classes: int) -> int:
-    # The meta device allocates nothing, so building dozens of networks stays fast.
-    with torch.device("meta"):
-        net = build_nb201_network(ops, num_classes=num_classes)
+    net = build_nb201_network(ops, num_classes=num_classes)
     return sum(p.numel() for p in net.parameters())
 
 
@@ -46,13 +54,15 @@ def test_fixture_strings_follow_the_naslib_key_mapping() -> None:
 
 
 def test_params_match_naslib_table() -> None:
-    rows = _rows()
-    assert sum(r["dataset"] == "cifar10" for r in rows) >= 40
+    # cifar10 rows; the other datasets' rows are checked against the closed form, which
+    # tests/hardware/test_analytic.py ties to this builder for 10, 100 and 120 classes.
+    rows = [r for r in _rows() if r["dataset"] == "cifar10"]
+    assert len(rows) >= 40
     space = NB201Space()
     errors = []
     for row in rows:
         ops = space.from_string(row["arch"])["ops"]
-        params_m = _param_count(ops, NUM_CLASSES[row["dataset"]]) / 1e6
+        params_m = _param_count(ops, 10) / 1e6
         errors.append(abs(params_m - float(row["params_m"])))
     # NASLib rounds to 1e-6 M; the counts agree exactly (the brief's bound is 0.002 M).
     assert max(errors) < 1e-6
@@ -73,20 +83,18 @@ def test_all_none_cell_outputs_the_classifier_bias() -> None:
     net = build_nb201_network(["none"] * 6, C=4, N=1).eval()
     with torch.no_grad():
         out = net(torch.randn(3, 3, 32, 32))
-    assert torch.equal(out, net.classifier.bias.expand(3, -1))
+    bias = dict(net.named_parameters())["classifier.bias"]
+    assert torch.equal(out, bias.expand(3, -1))
 
 
 def test_arch_dict_and_list_build_the_same_network() -> None:
     ops = ["skip_connect", "nor_conv_1x1", "avg_pool_3x3", "none", "nor_conv_3x3", "none"]
-    assert _param_count(ops, 10) == _param_count(list(ops), 10)
-    with torch.device("meta"):
-        from_dict = build_nb201_network({"ops": ops})
+    from_dict = build_nb201_network({"ops": ops})
     assert sum(p.numel() for p in from_dict.parameters()) == _param_count(ops, 10)
 
 
 def test_smaller_skeleton_options() -> None:
-    with torch.device("meta"):
-        small = build_nb201_network(["nor_conv_3x3"] * 6, C=8, N=1)
+    small = build_nb201_network(["nor_conv_3x3"] * 6, C=8, N=1)
     assert sum(p.numel() for p in small.parameters()) < _param_count(["nor_conv_3x3"] * 6, 10)
 
 

@@ -111,7 +111,11 @@ def _parse_csvs(folder: Path) -> dict[str, np.ndarray]:
         except Exception as exc:  # pandas raises many kinds; all mean the same to the user
             raise DataError(f"cannot read {path}: {exc}") from None
 
-    test, valid, lat = read(NB201_FILES["test"]), read(NB201_FILES["valid"]), read(NB201_FILES["latency"])
+    test, valid, lat = (
+        read(NB201_FILES["test"]),
+        read(NB201_FILES["valid"]),
+        read(NB201_FILES["latency"]),
+    )
     n = len(test)
     arrays: dict[str, np.ndarray] = {"arch": test["ArchitectureString"].astype(str).to_numpy()}
     for ds, col in ACCURACY_COLUMNS.items():
@@ -158,7 +162,8 @@ def load_nb201_tables(folder: Path) -> NB201Tables:
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, **{k: (v.astype("U") if v.dtype == object else v) for k, v in arrays.items()})
+        plain = {k: (v.astype("U") if v.dtype == object else v) for k, v in arrays.items()}
+        np.savez(tmp, **plain)  # type: ignore[arg-type]
         os.replace(tmp, cache)
     except OSError as exc:
         log.info("could not write table cache %s: %s", cache, exc)

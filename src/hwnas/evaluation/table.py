@@ -51,15 +51,18 @@ class TableEvaluator(Evaluator):
         if not p.is_absolute():
             p = context.base_dir / p
         if not p.is_file():
-            raise DataError(f"table: file {p} does not exist; fix 'path' (relative paths are "
-                            "resolved against the config file's folder)")
+            raise DataError(
+                f"table: file {p} does not exist; fix 'path' (relative paths are "
+                "resolved against the config file's folder)"
+            )
         try:
             df = pd.read_csv(p)
         except Exception as exc:
             raise DataError(f"table: cannot parse {p} as CSV: {exc}") from None
         if key not in df.columns:
             raise DataError(
-                f"table: {p} has no key column {key!r}; {closest(key, [str(c) for c in df.columns])}"
+                f"table: {p} has no key column {key!r}; "
+                f"{closest(key, [str(c) for c in df.columns])}"
             )
         self.space = context.space
         self.path = p
@@ -72,9 +75,7 @@ class TableEvaluator(Evaluator):
         dup = pd.Index(keys)[pd.Index(keys).duplicated()]
         if len(dup):
             raise DataError(f"table: {p} lists {dup[0]!r} more than once; keep one row per arch")
-        numeric = [
-            str(c) for c in df.columns if c != key and pd.api.types.is_numeric_dtype(df[c])
-        ]
+        numeric = [str(c) for c in df.columns if c != key and pd.api.types.is_numeric_dtype(df[c])]
         if metrics is not None:
             for m in metrics:
                 if m not in numeric:

@@ -7,9 +7,10 @@ cell on CIFAR-10, Dong & Yang, ICLR 2020), and exactly half of ``torch.utils.flo
 (it counts 2 FLOPs per MAC and only matmul-like ops); the tests check both.
 
 NASLib's zero-cost tables (``flops.score`` in ``zc_nasbench201.json``) instead come from
-tensorwatch's torchstat counter (NASLib ``naslib/predictors/utils/pruners/measures/model_stats.py``),
-which adds per-element counts for BatchNorm (2 if affine), ReLU (1 per input element), pooling
-(kernel area per output element) and adaptive pooling (``C * (H + 1) * (W + 1)``).
+tensorwatch's torchstat counter (automl/NASLib,
+``naslib/predictors/utils/pruners/measures/model_stats.py``), which adds per-element counts for
+BatchNorm (2 if affine), ReLU (1 per input element), pooling (kernel area per output element)
+and adaptive pooling (``C * (H + 1) * (W + 1)``).
 :func:`nb201_torchstat_flops` reproduces those numbers.
 """
 
@@ -78,8 +79,9 @@ class _Tally:
     # torchstat's extra per-element counts (BN, ReLU, pooling); not part of ``macs``.
     elementwise: int = 0
 
-    def conv(self, c_in: int, c_out: int, kernel: int, size: int, *, stride: int = 1,
-             groups: int = 1) -> int:
+    def conv(
+        self, c_in: int, c_out: int, kernel: int, size: int, *, stride: int = 1, groups: int = 1
+    ) -> int:
         """A bias-free conv padded by ``kernel // 2``; returns the output side length."""
         out = (size + 2 * (kernel // 2) - kernel) // stride + 1
         weights = c_out * (c_in // groups) * kernel * kernel
@@ -123,8 +125,9 @@ def _check_positive(space: str, **values: int) -> None:
             raise ConfigError(f"{space}: {name} must be >= 1, got {value}")
 
 
-def _nb201_tally(ops: Sequence[str], *, num_classes: int, input_size: int, C: int,
-                 N: int) -> _Tally:
+def _nb201_tally(
+    ops: Sequence[str], *, num_classes: int, input_size: int, C: int, N: int
+) -> _Tally:
     ops = _check_ops(ops, NB201_OPS, 6, "nb201")
     _check_positive("nb201", num_classes=num_classes, C=C, N=N)
     if input_size < 4 or input_size % 4:
@@ -222,9 +225,9 @@ def fbnet_params_flops(
 ) -> tuple[float, float]:
     """Parameters and MACs of HW-NAS-Bench's CIFAR FBNet network for 22 block choices.
 
-    Macro architecture: see :data:`FBNET_STAGES` and :data:`FBNET_BLOCK_SPECS` (source: HW-NAS-Bench,
-    ``hw_nas_bench_api/fbnet_models/model_infer.py``). The parameter count equals that of
-    :func:`hwnas.spaces.fbnet_torch.build_fbnet_network`.
+    Macro architecture: see :data:`FBNET_STAGES` and :data:`FBNET_BLOCK_SPECS` (source:
+    HW-NAS-Bench, ``hw_nas_bench_api/fbnet_models/model_infer.py``). The parameter count equals
+    that of :func:`hwnas.spaces.fbnet_torch.build_fbnet_network`.
 
     Args:
         ops: the 22 block names, first layer first.
@@ -248,7 +251,7 @@ def fbnet_params_flops(
     t = _Tally()
     size = t.conv(3, FBNET_STEM_CHANNELS, 3, input_size)
     t.bn(FBNET_STEM_CHANNELS, size)
-    for op, (c_in, c_out, stride) in zip(ops, fbnet_layer_plan()):
+    for op, (c_in, c_out, stride) in zip(ops, fbnet_layer_plan(), strict=True):
         if op == "skip":
             if stride != 1 or c_in != c_out:
                 size = t.conv(c_in, c_out, 1, size, stride=stride)

@@ -57,12 +57,21 @@ def write_outputs(
     _atomic_csv(frame, files["trials.csv"])
     _atomic_csv(pareto, files["pareto.csv"])
     tmp_png = out_dir / ".pareto.tmp.png"
-    write_pareto_png(tmp_png, trials=frame, pareto=pareto, feasible=feasible,
-                     objectives=objectives, title=title)
+    write_pareto_png(
+        tmp_png, trials=frame, pareto=pareto, feasible=feasible, objectives=objectives, title=title
+    )
     tmp_png.replace(files["pareto.png"])
     tmp_html = out_dir / ".report.tmp.html"
-    write_report_html(tmp_html, title=title, summary=summary, trials=frame, pareto=pareto,
-                      objectives=objectives, constraints=constraints, png=files["pareto.png"])
+    write_report_html(
+        tmp_html,
+        title=title,
+        summary=summary,
+        trials=frame,
+        pareto=pareto,
+        objectives=objectives,
+        constraints=constraints,
+        png=files["pareto.png"],
+    )
     tmp_html.replace(files["report.html"])
     return Outputs(trials=frame, pareto=pareto, feasible=feasible, files=files)
 

@@ -22,7 +22,7 @@ import base64
 import logging
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from html import escape
 from pathlib import Path
 
@@ -41,7 +41,8 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neu
        sans-serif; margin: 2rem auto; max-width: 1200px; padding: 0 1rem; color: #1f2328;
        line-height: 1.45; }
 h1 { font-size: 1.6rem; margin-bottom: 0.5rem; }
-h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #d0d7de; padding-bottom: .25rem; }
+h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #d0d7de;
+     padding-bottom: .25rem; }
 .wrap { overflow: auto; max-height: 75vh; border: 1px solid #d0d7de; border-radius: 6px; }
 table { border-collapse: collapse; font-size: 0.88rem; }
 .wrap table { width: 100%; }
@@ -222,7 +223,7 @@ def _plot(png: Path | None) -> str:
     return f'<img class="plot" alt="Pareto plot" src="data:image/png;base64,{data}">'
 
 
-def _row_feasible(row: Mapping[str, object], constraints: Sequence[Constraint]) -> bool:
+def _row_feasible(row: Mapping[Hashable, object], constraints: Sequence[Constraint]) -> bool:
     metrics: dict[str, float] = {}
     for c in constraints:
         value = row.get(c.metric)
@@ -253,7 +254,8 @@ def _table(
             value = record[col]
             kind = "arch" if col == "arch" else "num" if _is_number(value) else "text"
             cells.append(f'<td class="{kind}">{escape(format_cell(value))}</td>')
-        body.append(f'<tr class="{" ".join(classes)}">{"".join(cells)}</tr>')
+        attr = f' class="{" ".join(classes)}"' if classes else ""
+        body.append(f"<tr{attr}>{''.join(cells)}</tr>")
     return (
         f'<div class="wrap"><table id="{escape(table_id)}"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></div>"

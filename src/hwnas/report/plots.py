@@ -5,6 +5,7 @@ never through ``pyplot``: no global figure registry, no GUI backend, safe to cal
 
 Example:
     >>> from pathlib import Path
+from typing import Literal
     >>> write_pareto_png(  # doctest: +SKIP
     ...     Path("study/pareto.png"),
     ...     trials=trials_df,
@@ -22,6 +23,7 @@ import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -110,7 +112,7 @@ def write_pareto_png(
     FigureCanvasAgg(fig)
 
     if len(trials) == 0:
-        _draw_empty(fig)
+        _draw_empty(fig, objectives)
     elif m == 1:
         _draw_single(fig.add_subplot(), trials, ok, pareto, objectives[0])
     elif m == 2:
@@ -134,16 +136,20 @@ def _values(table: pd.DataFrame, metric: str) -> np.ndarray:
     return pd.to_numeric(table[metric], errors="coerce").to_numpy(dtype=float)
 
 
-def _draw_empty(fig: Figure) -> None:
+def _draw_empty(fig: Figure, objectives: Sequence[Objective]) -> None:
     ax = fig.add_subplot()
     ax.set_xticks([])
     ax.set_yticks([])
+    if len(objectives) == 1:
+        ax.set_xlabel("trial")
+        ax.set_ylabel(axis_label(objectives[0]))
+    else:
+        ax.set_xlabel(axis_label(objectives[0]))
+        ax.set_ylabel(axis_label(objectives[1]))
     ax.text(0.5, 0.5, "no completed trials", ha="center", va="center", fontsize=14, color="0.4")
 
 
-def _scatter_trials(
-    ax: Axes, x: np.ndarray, y: np.ndarray, ok: np.ndarray, *, label_counts: bool = True
-) -> None:
+def _scatter_trials(ax: Axes, x: np.ndarray, y: np.ndarray, ok: np.ndarray) -> None:
     n_ok, n_bad = int(ok.sum()), int((~ok).sum())
     if n_bad:
         ax.scatter(
@@ -153,7 +159,7 @@ def _scatter_trials(
             facecolors="none",
             edgecolors=_INFEASIBLE,
             linewidths=0.9,
-            label=f"infeasible ({n_bad})" if label_counts else "infeasible",
+            label=f"infeasible ({n_bad})",
             zorder=2,
         )
     if n_ok:
@@ -164,7 +170,7 @@ def _scatter_trials(
             color=_FEASIBLE,
             alpha=0.75,
             edgecolors="none",
-            label=f"feasible ({n_ok})" if label_counts else "feasible",
+            label=f"feasible ({n_ok})",
             zorder=3,
         )
 
@@ -201,7 +207,7 @@ def _draw_pair(
             order = np.argsort(fx, kind="stable")
             # The boundary of the dominated region holds each point's y until the next point
             # when x is minimised, and from the previous point when x is maximised.
-            where = "post" if ox.direction == "minimize" else "pre"
+            where: Literal["pre", "post"] = "post" if ox.direction == "minimize" else "pre"
             ax.step(fx[order], fy[order], where=where, color=_FRONT, linewidth=1.4, zorder=4)
         ax.scatter(
             fx,

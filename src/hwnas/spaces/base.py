@@ -2,8 +2,8 @@
 
 An architecture is a plain JSON-serialisable dict; every space has one canonical string per
 architecture, and ``from_string(to_string(a)) == a``. Strategies work through the operators here
-(sample, mutate, crossover, neighbours) and through :meth:`SearchSpace.encode` vectors, so they never
-need to know what a space's architectures look like.
+(sample, mutate, crossover, neighbours) and through :meth:`SearchSpace.encode` vectors, so they
+never need to know what a space's architectures look like.
 """
 
 from __future__ import annotations
@@ -168,7 +168,6 @@ class CategoricalSpace(SearchSpace):
                 from hwnas.registry import closest
 
                 raise ConfigError(
-                    f"{self.name}: unknown op {op!r} at position {i}; "
-                    f"{closest(op, self.slots[i])}"
+                    f"{self.name}: unknown op {op!r} at position {i}; {closest(op, self.slots[i])}"
                 )
         return {"ops": ops}

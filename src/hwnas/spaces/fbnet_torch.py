@@ -102,7 +102,7 @@ class FBNetNetwork(nn.Module):
         super().__init__()
         self.stem = nn.Sequential(*_conv_bn(3, FBNET_STEM_CHANNELS, 3))
         self.layers = nn.Sequential(
-            *(_layer(op, *plan) for op, plan in zip(ops, fbnet_layer_plan()))
+            *(_layer(op, *plan) for op, plan in zip(ops, fbnet_layer_plan(), strict=True))
         )
         self.head = nn.Sequential(*_conv_bn(FBNET_STAGES[-1][0], FBNET_HEAD_CHANNELS, 1))
         self.pool = nn.AdaptiveAvgPool2d(1)

@@ -79,9 +79,7 @@ class NB201Space(CategoricalSpace):
             for j, edge in enumerate(edges):
                 op, sep, src = edge.partition("~")
                 if not sep or src != str(j):
-                    raise ConfigError(
-                        f"nb201: edge {edge!r} in {text!r} must read 'op~{j}'"
-                    )
+                    raise ConfigError(f"nb201: edge {edge!r} in {text!r} must read 'op~{j}'")
                 if op not in NB201_OPS:
                     raise ConfigError(
                         f"nb201: unknown op {op!r} in {text!r}; {closest(op, NB201_OPS)}"

@@ -1,4 +1,7 @@
-"""Search strategies: one ABC (ask/tell), one registry (``create_strategy``, ``list_strategies``)."""
+"""Search strategies: one ABC (ask/tell) and one registry.
+
+Use ``create_strategy(name, **options)`` and ``list_strategies()``.
+"""
 
 from __future__ import annotations
 
@@ -42,8 +45,8 @@ def default_strategy(problem: Problem) -> Strategy:
 
 
 __all__ = [
-    "STRATEGIES",
     "NSGA2",
+    "STRATEGIES",
     "LocalSearch",
     "RandomSearch",
     "RegularizedEvolution",

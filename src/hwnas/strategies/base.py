@@ -16,7 +16,7 @@ import numpy as np
 from hwnas.errors import HwnasError
 from hwnas.pareto import crowding_distance, fronts
 from hwnas.problem import Problem
-from hwnas.spaces.base import Arch
+from hwnas.spaces.base import Arch, SearchSpace
 from hwnas.trial import Observation
 
 
@@ -52,7 +52,7 @@ class Strategy(ABC):
 
     # Helpers for subclasses ------------------------------------------------------------------
     @property
-    def space(self):  # type: ignore[no-untyped-def]
+    def space(self) -> SearchSpace:
         return self.problem.space
 
     def key(self, arch: Arch) -> str:

@@ -1,0 +1,199 @@
+"""Search quality on NB201 with real device latency: hwnas strategies against pymoo and Optuna.
+
+Each (task, strategy, seed) runs once, at the largest budget; every smaller budget B is scored
+on the prefix of its first B distinct evaluations. That is the same as a run stopped at B because
+no strategy is told the budget (hwnas strategies get only the problem and an rng in ``setup``;
+the peers' samplers never see it) and each run evaluates one architecture at a time.
+
+Usage::
+
+    python benchmarks/nb201_hw.py --seeds 20 --budgets 100 300 \\
+        --out benchmarks/results/nb201_hw.csv [--tasks ...] [--strategies ...] [--workers 2]
+
+Writes one CSV row per (task, strategy, seed, budget) and a Markdown summary of medians beside
+it (same name, ``.md``). See docs/BENCHMARKS.md for the figures and how to read them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import multiprocessing as mp
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+# One BLAS thread per worker process: the workers are the parallelism (set before numpy loads).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import pandas as pd  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _peers import RUNNERS  # noqa: E402
+from _scoring import TASKS, TaskScorer, make_evaluator  # noqa: E402
+
+COLUMNS = [
+    "task",
+    "strategy",
+    "seed",
+    "budget",
+    "regret",
+    "hv_gap",
+    "n_evaluated",
+    "wall_s",
+    "n_asks",
+    "stopped_early",
+]
+REFERENCE_PEER = "pymoo:nsga2"
+
+_scorers: dict[str, TaskScorer] = {}  # per worker process
+
+
+def run_one(job: tuple[str, str, int, tuple[int, ...]]) -> list[dict[str, object]]:
+    """Run one (task, strategy, seed) at the largest budget; score every budget's prefix."""
+    task_name, strategy, seed, budgets = job
+    task = TASKS[task_name]
+    if task_name not in _scorers:
+        _scorers[task_name] = TaskScorer(task, make_evaluator(task))
+    scorer = _scorers[task_name]
+    evaluator = make_evaluator(task)
+    log = RUNNERS[strategy](task, evaluator, seed, max(budgets))
+    if len(set(log.archs)) != len(log.archs):
+        raise RuntimeError(f"{strategy} on {task_name} (seed {seed}) charged a repeat")
+    rows = []
+    for b in sorted(budgets):
+        n = min(b, len(log.archs))
+        regret, hv_gap = scorer.score(log.archs[:n])
+        rows.append(
+            {
+                "task": task_name,
+                "strategy": strategy,
+                "seed": seed,
+                "budget": b,
+                "regret": round(regret, 6),
+                "hv_gap": round(hv_gap, 8),
+                "n_evaluated": n,
+                "wall_s": round(log.seconds[n - 1], 4) if n else 0.0,
+                "n_asks": log.asks[n - 1] if n else log.total_asks,
+                "stopped_early": int(n < b),
+            }
+        )
+    return rows
+
+
+def _median_table(df: pd.DataFrame, value: str, budget: int, fmt: str) -> list[str]:
+    sub = df[df["budget"] == budget]
+    med = sub.pivot_table(index="strategy", columns="task", values=value, aggfunc="median")
+    tasks = [t for t in TASKS if t in med.columns]
+    strategies = [s for s in RUNNERS if s in med.index]
+    lines = ["| strategy | " + " | ".join(tasks) + " |", "|---|" + "---:|" * len(tasks)]
+    for s in strategies:
+        cells = []
+        for t in tasks:
+            v = med.loc[s, t]
+            best = v == med[t].min()
+            cell = format(v, fmt)
+            cells.append(f"**{cell}**" if best else cell)
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _bar_check(df: pd.DataFrame) -> list[str]:
+    """Which hwnas strategies have median regret <= pymoo NSGA-II's on every task and budget."""
+    med = df.groupby(["strategy", "task", "budget"])["regret"].median()
+    if REFERENCE_PEER not in med.index.get_level_values(0):
+        return [f"({REFERENCE_PEER} not run: no bar check)"]
+    lines = [
+        f"Bar: median regret no worse than {REFERENCE_PEER} on every task at every budget.",
+        "",
+        "| hwnas strategy | passes | tasks x budgets where it is worse (its median vs pymoo's) |",
+        "|---|---|---|",
+    ]
+    for s in [s for s in RUNNERS if s.startswith("hwnas:") and s in med.index]:
+        worse = []
+        for (task, budget), ref in med[REFERENCE_PEER].items():
+            mine = med.get((s, task, budget))
+            if mine is not None and mine > ref:
+                worse.append(f"{task} @{budget} ({mine:.3f} vs {ref:.3f})")
+        lines.append(f"| {s} | {'yes' if not worse else 'no'} | {'; '.join(worse) or '-'} |")
+    return lines
+
+
+def summarise(df: pd.DataFrame, header: str) -> str:
+    out = [header, ""]
+    for budget in sorted(df["budget"].unique()):
+        out += [f"### Median regret (accuracy points), budget {budget}", ""]
+        out += _median_table(df, "regret", budget, ".3f") + [""]
+    for budget in sorted(df["budget"].unique()):
+        out += [f"### Median 1 - HV/HV*, budget {budget}", ""]
+        out += _median_table(df, "hv_gap", budget, ".4f") + [""]
+    top = int(df["budget"].max())
+    out += [f"### Median wall time per run to {top} evaluations (s)", ""]
+    out += _median_table(df, "wall_s", top, ".2f") + [""]
+    early = df[(df["stopped_early"] == 1) & (df["budget"] == top)]
+    out += [
+        "Runs that stopped before the budget: "
+        + (
+            ", ".join(f"{k[0]} on {k[1]}: {v}" for k, v in early.groupby(["strategy", "task"]).size().items())
+            or "none"
+        )
+        + ".",
+        "",
+    ]
+    out += _bar_check(df) + [""]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p.add_argument("--seeds", type=int, default=20, help="seeds 0..N-1 (default 20)")
+    p.add_argument("--budgets", type=int, nargs="+", default=[100, 300])
+    p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    p.add_argument("--strategies", nargs="+", default=list(RUNNERS), choices=list(RUNNERS))
+    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/nb201_hw.csv"))
+    args = p.parse_args(argv)
+    if args.seeds < 1 or args.workers < 1 or min(args.budgets) < 1:
+        p.error("--seeds, --workers and --budgets must be positive")
+
+    budgets = tuple(sorted(set(args.budgets)))
+    # Slow strategies first, so the pool ends with short jobs.
+    order = {s: i for i, s in enumerate(["optuna:tpe", "pymoo:nsga2", "optuna:nsga2"])}
+    strategies = sorted(args.strategies, key=lambda s: order.get(s, len(order)))
+    jobs = [(t, s, seed, budgets) for s in strategies for t in args.tasks for seed in range(args.seeds)]
+
+    start = time.perf_counter()
+    rows: list[dict[str, object]] = []
+    with mp.get_context("fork").Pool(args.workers) as pool:
+        for i, got in enumerate(pool.imap_unordered(run_one, jobs), start=1):
+            rows += got
+            if i % 20 == 0 or i == len(jobs):
+                print(f"[{time.perf_counter() - start:7.1f} s] {i}/{len(jobs)} runs", file=sys.stderr)
+    total = time.perf_counter() - start
+
+    rows.sort(key=lambda r: (list(TASKS).index(r["task"]), list(RUNNERS).index(r["strategy"]), r["seed"], r["budget"]))  # type: ignore[arg-type]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+    df = pd.DataFrame(rows)
+    header = (
+        f"## NB201 hardware benchmark: {args.seeds} seeds, budgets {', '.join(map(str, budgets))}\n\n"
+        f"`python benchmarks/nb201_hw.py --seeds {args.seeds} --budgets {' '.join(map(str, budgets))}"
+        f" --workers {args.workers}` on {platform.machine()} with {os.cpu_count()} CPUs; "
+        f"{len(jobs)} runs in {total:.0f} s. Best median per task in bold."
+    )
+    text = summarise(df, header)
+    args.out.with_suffix(".md").write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
