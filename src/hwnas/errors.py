@@ -31,3 +31,11 @@ class MissingExtraError(HwnasError, ImportError):
             f"{purpose} needs the package {package!r}, which is not installed; "
             f"install it with: pip install 'hwnas[{extra}]'"
         )
+
+
+def require_torch(purpose: str) -> None:
+    """Raise :class:`MissingExtraError` unless PyTorch can be imported."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        raise MissingExtraError("torch", "torch", purpose)

@@ -74,6 +74,15 @@ class SearchSpace(ABC):
         """Metrics computed from the architecture alone (params, FLOPs); free to strategies."""
         return {}
 
+    def build_network(self, arch: Arch) -> Any:
+        """The PyTorch module of ``arch`` (needs the torch extra)."""
+        raise NotImplementedError(f"space {self.name!r} has no PyTorch builder")
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input sample (channels, height, width) for built networks."""
+        raise NotImplementedError(f"space {self.name!r} has no PyTorch builder")
+
     def cheap_metric_names(self) -> tuple[str, ...]:
         return ()
 

@@ -7,7 +7,9 @@ the HW-NAS-Bench / HELP latency tables, so those tables plug in with the ``table
 
 from __future__ import annotations
 
-from hwnas.errors import ConfigError
+from typing import Any
+
+from hwnas.errors import ConfigError, require_torch
 from hwnas.registry import closest
 from hwnas.spaces.base import Arch, CategoricalSpace
 
@@ -73,3 +75,16 @@ class FBNetSpace(CategoricalSpace):
 
     def cheap_metric_names(self) -> tuple[str, ...]:
         return ("params_m", "flops_m")
+
+    def build_network(self, arch: Arch) -> Any:
+        """The FBNet network of ``arch`` as a ``torch.nn.Module``."""
+        require_torch("building FBNet networks")
+        from hwnas.spaces.fbnet_torch import build_fbnet_network
+
+        return build_fbnet_network(
+            self._ops(arch), num_classes=self.num_classes, input_size=self.input_size
+        )
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (3, self.input_size, self.input_size)

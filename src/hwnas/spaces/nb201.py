@@ -7,7 +7,9 @@ architecture dict follow the string's order: edges (0->1), (0->2), (1->2), (0->3
 
 from __future__ import annotations
 
-from hwnas.errors import ConfigError
+from typing import Any
+
+from hwnas.errors import ConfigError, require_torch
 from hwnas.registry import closest
 from hwnas.spaces.base import Arch, CategoricalSpace
 
@@ -97,3 +99,14 @@ class NB201Space(CategoricalSpace):
 
     def cheap_metric_names(self) -> tuple[str, ...]:
         return ("params_m", "flops_m")
+
+    def build_network(self, arch: Arch) -> Any:
+        """The NB201 network (C=16, N=5) of ``arch`` as a ``torch.nn.Module``."""
+        require_torch("building NB201 networks")
+        from hwnas.spaces.nb201_torch import build_nb201_network
+
+        return build_nb201_network(self._ops(arch), num_classes=self.num_classes)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (3, self.input_size, self.input_size)
