@@ -153,7 +153,9 @@ def test_table_file_missing(capsys, tmp_path, small_table):
 def test_nb201_data_dir_without_tables(capsys, tmp_path, small_table):
     empty = tmp_path / "empty-data"
     empty.mkdir()
-    config = _config(small_table, evaluators=[{"nb201": {"dataset": "cifar10"}}], data_dir="empty-data")
+    config = _config(
+        small_table, evaluators=[{"nb201": {"dataset": "cifar10"}}], data_dir="empty-data"
+    )
     line = _search_error(capsys, tmp_path, config)
     assert "NB201 benchmark tables not found" in line
     assert f"data_dir in the config = {empty}" in line  # which folder was tried
@@ -265,13 +267,10 @@ def test_markup_like_input_is_printed_verbatim(capsys, tmp_path, small_table):
 
 
 # -- resume with a different study: refused, and nothing stored is lost -------------------------
-@pytest.fixture()
-def stored_study(capsys, tmp_path, synthetic_table):
-    cfg = _write(tmp_path / "study.yaml", _config(synthetic_table, budget={"evaluations": 6}))
-    out = tmp_path / "out"
-    assert main(["search", str(cfg), "--out", str(out), "--quiet"]) == 0
-    capsys.readouterr()
-    return cfg, out
+def _nb201_config(data_dir: Path, **changes: Any) -> dict[str, Any]:
+    # The NB201 evaluator's tables stay loaded between runs, which keeps these runs fast.
+    evaluators = [{"nb201": {"dataset": "cifar10"}}]
+    return _config(Path("unused.csv"), evaluators=evaluators, data_dir=str(data_dir), **changes)
 
 
 def _stored(out: Path) -> list[tuple[int, str, dict[str, float]]]:
@@ -283,42 +282,51 @@ def _stored(out: Path) -> list[tuple[int, str, dict[str, float]]]:
     return [(t.number, t.arch, dict(t.metrics)) for t in trials]
 
 
-def _assert_nothing_lost(capsys, cfg: Path, out: Path, before, trials_csv: bytes) -> None:
-    assert _stored(out) == before
-    assert (out / "trials.csv").read_bytes() == trials_csv
-    # and the original command still resumes it without evaluating anything new
+@pytest.fixture(scope="module")
+def stored_study(tmp_path_factory: pytest.TempPathFactory, synthetic_nb201_dir: Path):
+    """A tiny finished search, with what it stored and its trials.csv."""
+    folder = tmp_path_factory.mktemp("stored")
+    config = _nb201_config(synthetic_nb201_dir, budget={"evaluations": 6})
+    cfg = _write(folder / "study.yaml", config)
+    out = folder / "out"
     assert main(["search", str(cfg), "--out", str(out), "--quiet"]) == 0
-    assert _stored(out) == before
-    assert (out / "trials.csv").read_bytes() == trials_csv
-    capsys.readouterr()
+    stored = _stored(out)
+    assert len(stored) == 6
+    return cfg, out, stored, (out / "trials.csv").read_bytes()
 
 
 def test_resume_with_other_seed_is_refused(capsys, stored_study):
-    cfg, out = stored_study
-    before, trials_csv = _stored(out), (out / "trials.csv").read_bytes()
-    assert len(before) == 6
+    cfg, out, stored, trials_csv = stored_study
+    capsys.readouterr()
     line = _error_line(capsys, ["search", str(cfg), "--out", str(out), "--seed", "9"])
     assert "different seed" in line
     assert "stored 0, now 9" in line
     assert "new output folder" in line
-    _assert_nothing_lost(capsys, cfg, out, before, trials_csv)
+    assert _stored(out) == stored
+    assert (out / "trials.csv").read_bytes() == trials_csv
+    # the original command still resumes it, evaluating nothing new
+    assert main(["search", str(cfg), "--out", str(out), "--quiet"]) == 0
+    assert _stored(out) == stored
+    assert (out / "trials.csv").read_bytes() == trials_csv
 
 
-def test_resume_with_other_objective_is_refused(capsys, tmp_path, stored_study, synthetic_table):
-    cfg, out = stored_study
-    before, trials_csv = _stored(out), (out / "trials.csv").read_bytes()
-    other = _config(
-        synthetic_table,
-        objectives=[
-            {"metric": "accuracy", "direction": "maximize"},
-            {"metric": "latency_ms@eyeriss", "direction": "minimize"},
-        ],
+def test_resume_with_other_objective_is_refused(
+    capsys, tmp_path, stored_study, synthetic_nb201_dir
+):
+    _, out, stored, trials_csv = stored_study
+    capsys.readouterr()
+    objectives = [
+        {"metric": "accuracy", "direction": "maximize"},
+        {"metric": "latency_ms@eyeriss", "direction": "minimize"},
+    ]
+    other = _write(
+        tmp_path / "other.yaml", _nb201_config(synthetic_nb201_dir, objectives=objectives)
     )
-    other_cfg = _write(tmp_path / "other.yaml", other)
-    line = _error_line(capsys, ["search", str(other_cfg), "--out", str(out)])
+    line = _error_line(capsys, ["search", str(other), "--out", str(out)])
     assert "different objectives" in line
     assert "latency_ms@eyeriss" in line
-    _assert_nothing_lost(capsys, cfg, out, before, trials_csv)
+    assert _stored(out) == stored
+    assert (out / "trials.csv").read_bytes() == trials_csv
 
 
 # -- the real console script ---------------------------------------------------------------------

@@ -51,10 +51,14 @@ def _search(capsys: pytest.CaptureFixture[str], cfg: Path, out: Path, *extra: st
 
 
 def _minimisation_form(frame: pd.DataFrame) -> np.ndarray:
-    return np.column_stack([
-        -frame[o["metric"]].to_numpy() if o["direction"] == "maximize" else frame[o["metric"]].to_numpy()
-        for o in OBJECTIVES
-    ])
+    return np.column_stack(
+        [
+            -frame[o["metric"]].to_numpy()
+            if o["direction"] == "maximize"
+            else frame[o["metric"]].to_numpy()
+            for o in OBJECTIVES
+        ]
+    )
 
 
 def _dominates(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -92,9 +96,7 @@ def table_config(tmp_path_factory: pytest.TempPathFactory, synthetic_table: Path
 
 
 @pytest.fixture(scope="module")
-def searched(
-    tmp_path_factory: pytest.TempPathFactory, table_config: Path
-) -> tuple[Path, Path]:
+def searched(tmp_path_factory: pytest.TempPathFactory, table_config: Path) -> tuple[Path, Path]:
     """A finished budget-40 search, run from another working folder (so a relative path that
     resolved against the working folder would fail). Tests copy ``out`` before changing it."""
     out = tmp_path_factory.mktemp("searched") / "out"
@@ -179,7 +181,9 @@ def test_report_rebuilds_the_files_identically(capsys, searched, tmp_path):
 
 
 @pytest.mark.parametrize("strategy", hwnas.list_strategies())
-def test_interrupted_and_resumed_equals_uninterrupted(capsys, tmp_path, synthetic_nb201_dir, strategy):
+def test_interrupted_and_resumed_equals_uninterrupted(
+    capsys, tmp_path, synthetic_nb201_dir, strategy
+):
     # The cached NB201 evaluator keeps 3 runs x every strategy fast; resuming is evaluator-agnostic.
     config = _config(
         {"nb201": {"dataset": "cifar10"}},
@@ -205,8 +209,13 @@ def test_nb201_evaluator_columns(capsys, tmp_path, synthetic_nb201_dir, syntheti
     _search(capsys, cfg, tmp_path / "out", "--budget", "10", "--quiet")
     trials = pd.read_csv(tmp_path / "out" / "trials.csv")
     assert len(trials) == 10
-    expected = ["accuracy", "valid_accuracy", "latency_ms@raspi4", "latency_ms@pixel3",
-                "latency_ms@eyeriss"]
+    expected = [
+        "accuracy",
+        "valid_accuracy",
+        "latency_ms@raspi4",
+        "latency_ms@pixel3",
+        "latency_ms@eyeriss",
+    ]
     assert list(trials.columns[:4]) == ["trial", "arch", "accuracy", "latency_ms@raspi4"]
     assert set(expected) <= set(trials.columns)
     source = synthetic_frame.set_index("arch").loc[trials["arch"]]

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hwnas.errors import ConfigError
 from hwnas.evaluation import EVALUATORS, Evaluator, EvaluatorContext, create_evaluator
+from hwnas.evaluation.data import cache_dir
 from hwnas.problem import Constraint, Objective, Problem
 from hwnas.registry import closest
 from hwnas.spaces import SPACES, SearchSpace, create_space
@@ -85,7 +86,7 @@ class StudyConfig(_Model):
     budget: BudgetConfig
     seed: int = 0
     data_dir: str | None = None
-    cache: str | None = None
+    cache: str | None = None  # evaluation cache file; default $HWNAS_CACHE_DIR/evaluations.db
 
     @field_validator("space", mode="before")
     @classmethod
@@ -247,6 +248,9 @@ def build_study(
     if config.cache is not None:
         cache_path = Path(config.cache).expanduser()
         cache = EvaluationCache(cache_path if cache_path.is_absolute() else base_dir / cache_path)
+    elif any(ev.cacheable for ev in evaluators):
+        # Measurements are worth keeping across studies: share one cache per user by default.
+        cache = EvaluationCache(cache_dir() / "evaluations.db")
     study = Study(
         space=space,
         evaluators=evaluators,

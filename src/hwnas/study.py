@@ -158,7 +158,7 @@ class Study:
                 f"{k}: stored {known.get(k)!r}, now {self.definition.get(k)!r}" for k in diff
             )
             raise StudyMismatchError(
-                f"the stored study was made with a different {', '.join(diff)} ({shown}); "
+                f"the stored study was made with different {', '.join(diff)} ({shown}); "
                 "use a new output folder, or the original config and seed to resume"
             )
         for trial in stored:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from hwnas.spaces.base import Arch
+
+if TYPE_CHECKING:
+    from hwnas.problem import Problem
 
 TrialState = Literal["complete", "failed"]
 
@@ -63,3 +66,7 @@ class Observation:
     @property
     def feasible(self) -> bool:
         return not self.failed and self.violation <= 0.0 and not math.isinf(self.violation)
+
+    def metrics_of(self, problem: Problem) -> list[float]:
+        """Objective values in their own directions (as the evaluators gave them)."""
+        return [float(self.metrics.get(o.metric, math.nan)) for o in problem.objectives]

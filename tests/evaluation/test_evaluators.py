@@ -8,7 +8,7 @@ import pytest
 
 from hwnas import ConfigError, DataError, create_space
 from hwnas.evaluation import EvaluatorContext, MissingArchError, create_evaluator
-from hwnas.evaluation.data import _cache_dir, load_nb201_tables
+from hwnas.evaluation.data import cache_dir, load_nb201_tables
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -62,7 +62,7 @@ def test_nb201_missing_folder_says_where_it_looked(nb201, tmp_path, monkeypatch)
 def test_table_cache_is_written_and_reused(synthetic_nb201_dir) -> None:  # type: ignore[no-untyped-def]
     load_nb201_tables.cache_clear()
     first = load_nb201_tables(synthetic_nb201_dir)
-    caches = list(_cache_dir().glob("nb201-*.npz"))
+    caches = list(cache_dir().glob("nb201-*.npz"))
     assert caches
     load_nb201_tables.cache_clear()
     second = load_nb201_tables(synthetic_nb201_dir)

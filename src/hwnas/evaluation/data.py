@@ -86,7 +86,7 @@ class NB201Tables:
         return list(self.latency)
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
     env = os.environ.get("HWNAS_CACHE_DIR")
     if env:
         return Path(env).expanduser()
@@ -151,7 +151,7 @@ def _tables_from_arrays(arrays: dict[str, np.ndarray]) -> NB201Tables:
 def load_nb201_tables(folder: Path) -> NB201Tables:
     """Load (and cache) the NB201 tables from ``folder``."""
     paths = [folder / p for p in NB201_FILES.values()]
-    cache = _cache_dir() / f"nb201-{_fingerprint(paths)}.npz"
+    cache = cache_dir() / f"nb201-{_fingerprint(paths)}.npz"
     if cache.is_file():
         try:
             with np.load(cache, allow_pickle=False) as z:

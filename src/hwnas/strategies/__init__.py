@@ -13,6 +13,7 @@ from hwnas.strategies.base import SearchExhausted, Strategy, rank_and_crowding
 from hwnas.strategies.evolution import RegularizedEvolution
 from hwnas.strategies.local_search import LocalSearch
 from hwnas.strategies.nsga2 import NSGA2
+from hwnas.strategies.optuna_adapter import OptunaSampler
 from hwnas.strategies.random_search import RandomSearch
 
 STRATEGIES: Registry[Strategy] = Registry("strategy")
@@ -20,6 +21,7 @@ STRATEGIES.register("random")(RandomSearch)
 STRATEGIES.register("evolution")(RegularizedEvolution)
 STRATEGIES.register("nsga2")(NSGA2)
 STRATEGIES.register("local_search")(LocalSearch)
+STRATEGIES.register("optuna")(OptunaSampler)
 
 # Chosen by the NB201 hardware benchmark (docs/BENCHMARKS.md).
 DEFAULT_MULTI_OBJECTIVE = "nsga2"
