@@ -3,6 +3,7 @@
     hwnas search CONFIG.yaml --out DIR [--budget N] [--seed S]   run or resume a study
     hwnas report DIR                                             rebuild tables and plots
     hwnas list [spaces|strategies|evaluators]                    what is registered
+    hwnas hw measure|calibrate|predict ...                       latency on this machine
 
 Bad input prints one line ``error: ...`` and exits with code 2.
 """
@@ -69,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("out", type=Path)
     r.set_defaults(func=cmd_report)
+
+    from hwnas.cli_hw import add_hw_commands
+
+    add_hw_commands(sub)
 
     ls = sub.add_parser("list", help="list registered spaces, strategies and evaluators")
     ls.add_argument("kind", nargs="?", choices=["spaces", "strategies", "evaluators"])

@@ -6,13 +6,21 @@ from typing import Any
 
 from hwnas.errors import ConfigError
 from hwnas.evaluation.base import Evaluator, EvaluatorContext, MissingArchError
+from hwnas.evaluation.measured import MeasuredLatency
+from hwnas.evaluation.memory import MemoryModel
 from hwnas.evaluation.nb201 import NB201Benchmark
+from hwnas.evaluation.predicted import PredictedLatency
 from hwnas.evaluation.table import TableEvaluator
+from hwnas.evaluation.zero_cost import ZeroCostProxies
 from hwnas.registry import Registry
 
 EVALUATORS: Registry[Evaluator] = Registry("evaluator")
 EVALUATORS.register("nb201")(NB201Benchmark)
 EVALUATORS.register("table")(TableEvaluator)
+EVALUATORS.register("predicted")(PredictedLatency)
+EVALUATORS.register("measured")(MeasuredLatency)
+EVALUATORS.register("memory")(MemoryModel)
+EVALUATORS.register("zero_cost")(ZeroCostProxies)
 
 
 def create_evaluator(name: str, context: EvaluatorContext, **options: Any) -> Evaluator:

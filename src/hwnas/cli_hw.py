@@ -1,0 +1,146 @@
+"""``hwnas hw ...``: measure, calibrate and predict latency on this machine.
+
+    hwnas hw measure   --space nb201 --arch STR [--backend torch] [--batch 1] [--threads 1]
+    hwnas hw calibrate --space nb201 --backend torch --samples N --out DIR
+    hwnas hw predict   --model DIR --arch STR
+
+``measure`` and ``predict`` print one number in milliseconds, for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hwnas.errors import ConfigError
+
+
+def add_hw_commands(sub: Any) -> None:
+    hw = sub.add_parser("hw", help="hardware cost models: measure, calibrate, predict latency")
+    hsub = hw.add_subparsers(dest="hw_command", required=True)
+
+    def timing(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--backend", default="torch", help="torch or onnxruntime")
+        p.add_argument("--batch", type=int, default=1)
+        p.add_argument("--threads", type=int, default=1)
+        p.add_argument("--clock", default="wall", help="wall (default) or cpu (thread CPU time)")
+        p.add_argument("--repeats", type=int, default=None, help="timed blocks per network")
+
+    m = hsub.add_parser("measure", help="measure one architecture; prints its median latency (ms)")
+    m.add_argument("--space", required=True)
+    m.add_argument("--arch", required=True, help="canonical architecture string")
+    timing(m)
+    m.set_defaults(func=cmd_measure)
+
+    c = hsub.add_parser("calibrate", help="measure samples, fit LUT and predictor, validate")
+    c.add_argument("--space", required=True)
+    c.add_argument("--samples", type=int, default=300)
+    c.add_argument("--out", type=Path, required=True)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--test-fraction", type=float, default=0.3)
+    c.add_argument("--device", default="local-cpu", help="name in latency_ms@<device>")
+    timing(c)
+    c.set_defaults(func=cmd_calibrate)
+
+    p = hsub.add_parser("predict", help="predict one architecture's latency (ms) with a model")
+    p.add_argument("--model", type=Path, required=True, help="folder written by calibrate")
+    p.add_argument("--arch", required=True, help="canonical architecture string")
+    p.set_defaults(func=cmd_predict)
+
+
+def _timing_options(args: argparse.Namespace) -> dict[str, Any]:
+    opts: dict[str, Any] = {
+        "backend": args.backend,
+        "batch": args.batch,
+        "threads": args.threads,
+        "clock": args.clock,
+    }
+    if args.repeats is not None:
+        opts["repeats"] = args.repeats
+    return opts
+
+
+def cmd_measure(args: argparse.Namespace) -> int:
+    from hwnas.hardware.measured import measure_arch
+    from hwnas.spaces import create_space
+
+    space = create_space(args.space)
+    arch = space.from_string(args.arch)
+    m = measure_arch(space, arch, **_timing_options(args))
+    print(f"{m.median_ms:.4f}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from hwnas.hardware.predictor import LatencyPredictor
+
+    predictor = LatencyPredictor.load(args.model)
+    assert predictor.space is not None
+    arch = predictor.space.from_string(args.arch)
+    print(f"{float(predictor.predict([arch])[0]):.4f}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from hwnas.hardware.calibrate import calibrate, write_calibration
+    from hwnas.spaces import create_space
+
+    if args.samples < 10:
+        raise ConfigError(f"--samples must be at least 10, got {args.samples}")
+    space = create_space(args.space)
+    err = Console(stderr=True)
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done)
+
+        cal = calibrate(
+            space,
+            samples=args.samples,
+            seed=args.seed,
+            device=args.device,
+            test_fraction=args.test_fraction,
+            progress=progress,
+            **_timing_options(args),
+        )
+    files = write_calibration(cal, args.out)
+    out = Console(width=None if Console().is_terminal else 160)
+    table = Table(
+        title=f"held-out latency prediction, {space.name} on {args.device} "
+        f"(n_train={len(cal.train)}, n_test={len(cal.test)}, {cal.seconds:.0f} s)",
+        title_justify="left",
+    )
+    for col in ("model", "within ±5%", "within ±10%", "RMSPE %", "Spearman", "Kendall τ"):
+        table.add_column(col, justify="right" if col != "model" else "left")
+    for name, fig in cal.figures.items():
+        table.add_row(
+            name,
+            f"{fig['share_within_5pct']:.1%}",
+            f"{fig['share_within_10pct']:.1%}",
+            f"{fig['rmspe_pct']:.2f}",
+            f"{fig['spearman']:.3f}",
+            f"{fig['kendall_tau']:.3f}",
+        )
+    out.print(table)
+    out.print(
+        f"noise floor (two passes over the held-out networks): "
+        f"{cal.noise['within_5pct']:.1%} within ±5%, {cal.noise['within_10pct']:.1%} "
+        f"within ±10%",
+        highlight=False,
+    )
+    out.print(f"wrote {', '.join(str(p) for p in files.values())}", highlight=False)
+    return 0

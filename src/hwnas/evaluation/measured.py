@@ -1,0 +1,122 @@
+"""The ``measured`` evaluator: latency of each architecture's network on this machine's CPU.
+
+Results are cacheable across studies: the key names the device fingerprint (CPU, cores, library
+versions), the backend, the batch size and the thread count, so a study sharing an evaluation
+cache never measures the same network under the same conditions twice.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hwnas.errors import ConfigError, require_torch
+from hwnas.evaluation.base import Evaluator, EvaluatorContext
+from hwnas.hardware import measured
+from hwnas.hardware.fingerprint import check_backend, check_threads, device_fingerprint
+
+if TYPE_CHECKING:
+    from hwnas.spaces.base import Arch
+
+
+class MeasuredLatency(Evaluator):
+    """Measure ``latency_ms@<device>`` (median), its IQR and its CV on the local CPU.
+
+    Args:
+        backend: ``torch`` (eager PyTorch) or ``onnxruntime``.
+        batch: batch size of the timed forward pass.
+        threads: intra-op threads, pinned while measuring.
+        device: the target name in the metric names (``latency_ms@local-cpu``).
+        warmup: untimed runs before timing.
+        repeats: timed blocks per measurement (at least 3).
+        min_block_s: the shortest timed block in seconds.
+        clock: ``wall`` (elapsed time) or ``cpu`` (CPU time of the measuring thread, for
+            ``threads: 1`` on a shared machine: it leaves out time spent waiting for others).
+        context: the space and folders (given by the study builder).
+
+    Example (config)::
+
+        evaluators:
+          - measured: {backend: onnxruntime, threads: 1}
+        objectives:
+          - {metric: latency_ms@local-cpu, direction: minimize}
+    """
+
+    expensive = True
+    cacheable = True
+
+    def __init__(
+        self,
+        *,
+        backend: str = "torch",
+        batch: int = 1,
+        threads: int = 1,
+        device: str = "local-cpu",
+        warmup: int = measured.DEFAULT_WARMUP,
+        repeats: int = measured.DEFAULT_REPEATS,
+        min_block_s: float = measured.DEFAULT_MIN_BLOCK_S,
+        clock: str = "wall",
+        context: EvaluatorContext,
+    ) -> None:
+        try:
+            check_backend(backend)
+            check_threads(threads)
+            measured.check_measure_options(
+                batch=batch,
+                warmup=warmup,
+                repeats=repeats,
+                min_block_s=min_block_s,
+                clock=clock,
+                threads=threads,
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"measured: {exc}") from None
+        if not isinstance(device, str) or not device or any(ch in device for ch in " @:\t\n"):
+            raise ConfigError(
+                f"measured: device must be a non-empty name without spaces, '@' or ':', "
+                f"got {device!r}"
+            )
+        require_torch("the 'measured' evaluator")
+        self.space = context.space
+        try:
+            self.input_shape = tuple(self.space.input_shape)
+        except NotImplementedError:
+            raise ConfigError(
+                f"measured: space {self.space.name!r} cannot build PyTorch networks, "
+                "so there is nothing to measure"
+            ) from None
+        self.backend = backend
+        self.batch = batch
+        self.threads = threads
+        self.device = device
+        self.warmup = warmup
+        self.repeats = repeats
+        self.min_block_s = float(min_block_s)
+        self.clock = clock
+        self.fingerprint = device_fingerprint(backend=backend, threads=threads)
+
+    def metrics(self) -> tuple[str, ...]:
+        d = self.device
+        return (f"latency_ms@{d}", f"latency_iqr_ms@{d}", f"latency_cv@{d}")
+
+    def evaluate(self, arch: Arch) -> dict[str, float]:
+        m = measured.measure_arch(
+            self.space,
+            arch,
+            backend=self.backend,
+            batch=self.batch,
+            threads=self.threads,
+            warmup=self.warmup,
+            repeats=self.repeats,
+            min_block_s=self.min_block_s,
+            clock=self.clock,
+        )
+        return dict(zip(self.metrics(), (m.median_ms, m.iqr_ms, m.cv)))
+
+    def key(self) -> str:
+        # CPU time is another quantity than elapsed time; the device label is part of the key
+        # because the cache stores metric names with it.
+        clock = "" if self.clock == "wall" else f":{self.clock}"
+        return (
+            f"measured:{self.fingerprint.key()}:{self.backend}:b{self.batch}:t{self.threads}"
+            f"{clock}@{self.device}"
+        )

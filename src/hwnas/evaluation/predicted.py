@@ -1,0 +1,79 @@
+"""The ``predicted`` evaluator: latency from a saved latency predictor.
+
+The model is a folder written by :meth:`hwnas.hardware.predictor.LatencyPredictor.save`.
+
+A prediction takes well under a millisecond, so it is not charged against the budget
+(``expensive = False``) and not worth caching.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hwnas.errors import ConfigError
+from hwnas.evaluation.base import Evaluator, EvaluatorContext
+from hwnas.hardware.predictor import META_FILE, LatencyPredictor, space_options
+
+if TYPE_CHECKING:
+    from hwnas.spaces.base import Arch
+
+
+class PredictedLatency(Evaluator):
+    """``latency_ms@<device>`` predicted by a latency predictor saved with ``save(DIR)``.
+
+    Args:
+        model: the predictor's folder; a relative path is resolved against the config file's
+            folder.
+        device: the metric's target (default: the device the predictor was fitted for).
+        context: the space and folders (given by the study builder).
+
+    Example (config)::
+
+        evaluators:
+          - predicted: {model: calib/predictor, device: local-cpu}
+    """
+
+    expensive = False
+    cacheable = False
+
+    def __init__(self, *, model: str, device: str | None = None, context: EvaluatorContext) -> None:
+        path = Path(model).expanduser()
+        if not path.is_absolute():
+            path = context.base_dir / path
+        self.predictor = LatencyPredictor.load(path)
+        saved = self.predictor.space
+        assert saved is not None  # load() always sets it
+        if saved.name != context.space.name:
+            raise ConfigError(
+                f"predicted: the model in {path} was fitted for space {saved.name!r}, but the "
+                f"study's space is {context.space.name!r}; fit a predictor for {context.space.name}"
+            )
+        ours, theirs = space_options(saved), space_options(context.space)
+        if ours != theirs:
+            raise ConfigError(
+                f"predicted: the model in {path} was fitted for {saved.name} with options {ours}, "
+                f"but the study's space has {theirs}; fit a predictor with the study's options"
+            )
+        target = device if device is not None else self.predictor.device
+        if not target:
+            raise ConfigError(
+                f"predicted: the model in {path} names no device; set the option 'device'"
+            )
+        if "@" in target or not target.strip():
+            raise ConfigError(f"predicted: device {target!r} must be a plain name like 'pixel3'")
+        self.path = path
+        self.device = target
+        self._metric = f"latency_ms@{target}"
+        digest = hashlib.sha256((path / META_FILE).read_bytes()).hexdigest()[:12]
+        self._key = f"predicted:{path.name}:{digest}:{target}"
+
+    def metrics(self) -> tuple[str, ...]:
+        return (self._metric,)
+
+    def evaluate(self, arch: Arch) -> dict[str, float]:
+        return {self._metric: float(self.predictor.predict([arch])[0])}
+
+    def key(self) -> str:
+        return self._key

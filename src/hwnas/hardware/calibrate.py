@@ -1,0 +1,259 @@
+"""Calibrating a new device in one call: sample, measure, fit a LUT and a predictor, validate.
+
+:func:`calibrate` samples architectures stratified over FLOPs, measures each on this machine,
+measures the held-out ones a second time (the noise floor: how often two measurements of the same
+network agree), builds the per-operator lookup table, fits the learned predictor and the
+FLOPs-only baseline on the training share, and reports all three on the held-out share side by
+side. :func:`write_calibration` saves everything a later study needs (``predicted: {model: DIR}``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwnas.errors import ConfigError
+from hwnas.hardware.fingerprint import device_fingerprint
+from hwnas.hardware.lut import LatencyLUT, build_lut
+from hwnas.hardware.measured import (
+    DEFAULT_MIN_BLOCK_S,
+    DEFAULT_REPEATS,
+    DEFAULT_WARMUP,
+    measure_arch,
+    relative_differences,
+)
+from hwnas.hardware.predictor import LatencyPredictor, evaluate_predictions
+from hwnas.spaces.base import Arch, SearchSpace
+
+Progress = Callable[[str, int, int], None]
+"""``progress(phase, done, total)`` with phase ``measure``, ``lut``, ``noise``."""
+
+
+@dataclass
+class Calibration:
+    """What a calibration measured and how well each model predicts held-out networks."""
+
+    space: SearchSpace
+    device: str
+    fingerprint: dict[str, Any]
+    options: dict[str, Any]
+    train: list[Arch]
+    test: list[Arch]
+    train_ms: np.ndarray
+    test_ms: np.ndarray
+    second_ms: np.ndarray  # the held-out networks measured again
+    predictor: LatencyPredictor
+    lut: LatencyLUT
+    flops: LatencyPredictor
+    figures: dict[str, dict[str, float]] = field(default_factory=dict)
+    noise: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "space": self.space.name,
+            "device": self.device,
+            "fingerprint": self.fingerprint,
+            "options": self.options,
+            "n_train": len(self.train),
+            "n_test": len(self.test),
+            "seconds": round(self.seconds, 1),
+            "noise_floor": self.noise,
+            "held_out": self.figures,
+        }
+
+
+def stratified_sample(
+    space: SearchSpace, n: int, rng: np.random.Generator, *, pool_factor: int = 20
+) -> list[Arch]:
+    """``n`` distinct architectures spread evenly over FLOPs: one per FLOPs-quantile bin of a
+    random pool ``pool_factor`` times larger."""
+    if n < 1:
+        raise ConfigError(f"need at least one sample, got {n}")
+    pool: dict[str, Arch] = {}
+    size = space.size
+    target = min(n * pool_factor, size) if size is not None else n * pool_factor
+    tries = 0
+    while len(pool) < target and tries < target * 20:
+        arch = space.sample(rng)
+        pool.setdefault(space.to_string(arch), arch)
+        tries += 1
+    if len(pool) < n:
+        raise ConfigError(f"space {space.name!r} yielded only {len(pool)} distinct architectures")
+    archs = list(pool.values())
+    flops = np.array([space.cheap_metrics(a).get("flops_m", 0.0) for a in archs])
+    order = np.argsort(flops, kind="stable")
+    bins = np.array_split(order, n)
+    return [archs[int(rng.choice(b))] for b in bins]
+
+
+def calibrate(
+    space: SearchSpace,
+    *,
+    samples: int = 300,
+    backend: str = "torch",
+    batch: int = 1,
+    threads: int = 1,
+    test_fraction: float = 0.3,
+    seed: int = 0,
+    device: str = "local-cpu",
+    clock: str = "wall",
+    warmup: int = DEFAULT_WARMUP,
+    repeats: int = DEFAULT_REPEATS,
+    min_block_s: float = DEFAULT_MIN_BLOCK_S,
+    predictor_kind: str = "gbdt",
+    progress: Progress | None = None,
+) -> Calibration:
+    """Measure ``samples`` networks of ``space`` on this machine and fit latency models.
+
+    Args:
+        space: a space with a PyTorch builder and a LUT decomposer (nb201, fbnet).
+        samples: networks to measure (split into training and held-out shares).
+        backend, batch, threads, clock, warmup, repeats, min_block_s: measurement options, as in
+            :func:`hwnas.hardware.measured.measure_latency`.
+        test_fraction: share of the samples held out for validation.
+        seed: seeds the sampling and the split.
+        device: name of the device (the metric becomes ``latency_ms@<device>``).
+        predictor_kind: the learned predictor (``gbdt`` or ``ridge``).
+        progress: called as ``progress(phase, done, total)``.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ConfigError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+    n_test = max(2, round(samples * test_fraction))
+    if samples - n_test < 5:
+        raise ConfigError(f"--samples {samples} is too few: need at least {n_test + 5}")
+    start = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    archs = stratified_sample(space, samples, rng)
+    order = rng.permutation(len(archs))
+    test = [archs[i] for i in order[:n_test]]
+    train = [archs[i] for i in order[n_test:]]
+    opts: dict[str, Any] = {
+        "backend": backend,
+        "batch": batch,
+        "threads": threads,
+        "clock": clock,
+        "warmup": warmup,
+        "repeats": repeats,
+        "min_block_s": min_block_s,
+    }
+
+    def measure_all(items: Sequence[Arch], phase: str, offset: int, total: int) -> np.ndarray:
+        out = []
+        for i, arch in enumerate(items):
+            out.append(measure_arch(space, arch, **opts).median_ms)
+            if progress is not None:
+                progress(phase, offset + i + 1, total)
+        return np.array(out)
+
+    measured = measure_all(train + test, "measure", 0, samples)
+    train_ms, test_ms = measured[: len(train)], measured[len(train) :]
+    # The second pass runs in reverse order, far in time from the first.
+    second_ms = measure_all(test[::-1], "noise", 0, len(test))[::-1]
+
+    lut = build_lut(
+        space,
+        archs=archs,
+        progress=(lambda d, t: progress("lut", d, t)) if progress else None,
+        **opts,
+    )
+    lut.fit_glue(train, train_ms.tolist(), scale=True)
+    predictor = LatencyPredictor(predictor_kind, seed=seed, device=device).fit(
+        space, train, train_ms
+    )
+    flops = LatencyPredictor("flops", device=device).fit(space, train, train_ms)
+
+    figures = {
+        "predictor": evaluate_predictions(test_ms, predictor.predict(test)),
+        "lut": evaluate_predictions(test_ms, lut.predict_many(test)),
+        "flops": evaluate_predictions(test_ms, flops.predict(test)),
+        "second_measurement": evaluate_predictions(test_ms, second_ms),
+    }
+    rel = relative_differences(test_ms.tolist(), second_ms.tolist())
+    noise = {
+        "n": len(test),
+        "within_5pct": float(np.mean(rel <= 0.05)),
+        "within_10pct": float(np.mean(rel <= 0.10)),
+        "median_abs_rel_diff": float(np.median(rel)),
+    }
+    return Calibration(
+        space=space,
+        device=device,
+        fingerprint=device_fingerprint(backend=backend, threads=threads).as_dict(),
+        options=opts,
+        train=train,
+        test=test,
+        train_ms=train_ms,
+        test_ms=test_ms,
+        second_ms=second_ms,
+        predictor=predictor,
+        lut=lut,
+        flops=flops,
+        figures=figures,
+        noise=noise,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def write_calibration(cal: Calibration, out: Path) -> dict[str, Path]:
+    """Write ``calibration.json``, ``measurements.csv``, ``lut.json``, the predictor files
+    (so ``predicted: {model: OUT}`` works) and ``calibration.png``."""
+    out.mkdir(parents=True, exist_ok=True)
+    cal.predictor.save(out)
+    files = {
+        "calibration.json": out / "calibration.json",
+        "lut.json": out / "lut.json",
+        "measurements.csv": out / "measurements.csv",
+        "calibration.png": out / "calibration.png",
+    }
+    cal.lut.to_json(files["lut.json"])
+    files["calibration.json"].write_text(json.dumps(cal.summary(), indent=2) + "\n")
+    lines = ["arch,split,latency_ms,second_ms"]
+    lines += [f'"{cal.space.to_string(a)}",train,{v:.6g},' for a, v in zip(cal.train, cal.train_ms)]
+    lines += [
+        f'"{cal.space.to_string(a)}",test,{v:.6g},{w:.6g}'
+        for a, v, w in zip(cal.test, cal.test_ms, cal.second_ms)
+    ]
+    files["measurements.csv"].write_text("\n".join(lines) + "\n")
+    _plot(cal, files["calibration.png"])
+    return files
+
+
+def _plot(cal: Calibration, path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 5), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    t = cal.test_ms
+    series = [
+        ("predictor", cal.predictor.predict(cal.test), "o"),
+        ("LUT", cal.lut.predict_many(cal.test), "s"),
+        ("FLOPs baseline", cal.flops.predict(cal.test), "^"),
+        ("second measurement", cal.second_ms, "x"),
+    ]
+    for (label, pred, marker), key in zip(
+        series, ["predictor", "lut", "flops", "second_measurement"]
+    ):
+        share = cal.figures[key]["share_within_10pct"]
+        ax.scatter(
+            t, pred, s=14, marker=marker, alpha=0.7, label=f"{label} ({share:.0%} within ±10%)"
+        )
+    lo, hi = float(min(t.min(), 0)), float(t.max() * 1.1)
+    xs = np.array([lo, hi])
+    ax.plot(xs, xs, color="black", lw=1)
+    ax.fill_between(xs, xs * 0.9, xs * 1.1, color="grey", alpha=0.15, label="±10%")
+    ax.set_xlabel(f"measured latency (ms), {cal.device}")
+    ax.set_ylabel("predicted latency (ms)")
+    ax.set_title(f"{cal.space.name}: held-out networks (n={len(t)})")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)

@@ -1,0 +1,432 @@
+"""Learned latency predictors (nn-Meter style) over the features of :mod:`hwnas.hardware.features`.
+
+Three kinds, fitted on measured (architecture, latency) pairs:
+
+- ``gbdt``: LightGBM gradient-boosted trees with linear leaves on the features, fitted to
+  log-latency. The default: on the 25 tabular device settings (300 training architectures) it
+  trails ridge by at most ~4 points of +-10 % share, beats it where latency is not a sum over
+  layers (NB201 raspi4), and keeps improving with more data where ridge saturates
+  (benchmarks/results/latency_predictor_tabular.md);
+- ``ridge``: ridge regression on standardised features (alpha by leave-one-out CV), fitted to
+  latency itself: latency is close to a sum over layers, and on the NB201/FBNet device tables a
+  log target made ridge worse on every device (RMSPE up to 8x higher), so it is off by default;
+- ``flops``: the FLOPs-only baseline, latency = a + b * FLOPs (least squares).
+
+A fitted predictor saves to a folder in readable formats only (no pickle): ``predictor.json``
+(kind, space and options, device, feature names, training metadata, ridge/FLOPs coefficients)
+and, for ``gbdt``, LightGBM's own text model ``model.txt`` (its checksum is in the JSON).
+
+Example:
+    >>> import numpy as np
+    >>> from hwnas.spaces import create_space
+    >>> space = create_space("nb201")
+    >>> archs = [space.sample(np.random.default_rng(i)) for i in range(50)]
+    >>> ms = [1.0 + sum(o == "nor_conv_3x3" for o in a["ops"]) for a in archs]
+    >>> p = LatencyPredictor("ridge", device="toy").fit(space, archs, ms)
+    >>> float(np.round(p.predict(archs[:1])[0], 1)) == ms[0]
+    True
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from hwnas.errors import ConfigError, DataError, HwnasError, MissingExtraError
+from hwnas.hardware.features import feature_matrix, feature_names
+from hwnas.registry import closest
+from hwnas.spaces.base import Arch, SearchSpace
+
+KINDS = ("gbdt", "ridge", "flops")
+DEFAULT_LOG_TARGET = {"gbdt": True, "ridge": False, "flops": False}
+FORMAT = "hwnas-latency-predictor"
+FORMAT_VERSION = 1
+META_FILE = "predictor.json"
+MODEL_FILE = "model.txt"
+LOG_FLOOR_MS = 1e-6  # guards log(0); the tables' smallest latency is 0.003 ms
+GBDT_PARAMS: dict[str, Any] = {
+    "objective": "regression",
+    "learning_rate": 0.05,
+    "num_leaves": 15,
+    "min_data_in_leaf": 5,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "linear_tree": True,
+    "linear_lambda": 1.0,
+    "deterministic": True,
+    "force_col_wise": True,
+    "num_threads": 1,  # small data: threads cost more than they give, and results stay exact
+    "verbosity": -1,
+}
+GBDT_ROUNDS = 400
+RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-4, 3, 15))
+
+
+def _lightgbm() -> Any:
+    try:
+        import lightgbm
+    except ImportError:
+        raise MissingExtraError("lightgbm", "ml", "the gbdt latency predictor") from None
+    return lightgbm
+
+
+def space_options(space: SearchSpace) -> dict[str, Any]:
+    """The space's constructor options, read back from its attributes (for saving)."""
+    import inspect
+
+    out: dict[str, Any] = {}
+    for name, p in inspect.signature(type(space).__init__).parameters.items():
+        if p.kind is p.KEYWORD_ONLY and hasattr(space, name):
+            value = getattr(space, name)
+            if isinstance(value, (int, float, str, bool)) or value is None:
+                out[name] = value
+    return out
+
+
+class LatencyPredictor:
+    """Predicts latency (ms) of architectures of one space from their features.
+
+    Args:
+        kind: ``gbdt``, ``ridge`` or ``flops`` (see the module docstring).
+        log_target: fit log-latency (default: True for gbdt, False for ridge and flops).
+        seed: seeds LightGBM's bagging.
+        device: the device the training latencies come from (names the metric
+            ``latency_ms@<device>`` in studies).
+    """
+
+    def __init__(
+        self,
+        kind: str = "gbdt",
+        *,
+        log_target: bool | None = None,
+        seed: int = 0,
+        device: str | None = None,
+    ) -> None:
+        if kind not in KINDS:
+            raise ConfigError(f"unknown latency predictor kind {kind!r}; {closest(kind, KINDS)}")
+        self.kind = kind
+        self.log_target = DEFAULT_LOG_TARGET[kind] if log_target is None else bool(log_target)
+        self.seed = int(seed)
+        self.device = device
+        self.space: SearchSpace | None = None
+        self.feature_names: list[str] = []
+        self.training: dict[str, Any] = {}
+        self._booster: Any = None
+        self._linear: dict[str, Any] = {}
+
+    # -- fitting ----------------------------------------------------------------------------------
+    def fit(
+        self, space: SearchSpace, archs: Sequence[Arch | str], latencies_ms: ArrayLike
+    ) -> LatencyPredictor:
+        """Fit on architectures (dicts or canonical strings) and their latencies in ms."""
+        y = _check_latencies(latencies_ms, len(archs))
+        return self.fit_features(space, feature_matrix(space, archs), y)
+
+    def fit_features(
+        self, space: SearchSpace, X: np.ndarray, latencies_ms: ArrayLike
+    ) -> LatencyPredictor:
+        """Fit on a precomputed :func:`~hwnas.hardware.features.feature_matrix` of ``space``."""
+        y = _check_latencies(latencies_ms, len(X))
+        names = feature_names(space)
+        if X.shape != (len(y), len(names)):
+            raise ConfigError(
+                f"fit_features() needs an ({len(y)}, {len(names)}) feature matrix for space "
+                f"{space.name!r}, got {X.shape}"
+            )
+        start = time.perf_counter()
+        self.space = space
+        self.feature_names = names
+        target = np.log(np.maximum(y, LOG_FLOOR_MS)) if self.log_target else y
+        if self.kind == "gbdt":
+            lgb = _lightgbm()
+            params = {**GBDT_PARAMS, "seed": self.seed}
+            data = lgb.Dataset(X, target, feature_name=_lgb_names(len(self.feature_names)))
+            self._booster = lgb.train(params, data, num_boost_round=GBDT_ROUNDS)
+        elif self.kind == "ridge":
+            self._linear = _fit_ridge(X, target)
+        else:
+            flops = X[:, self.feature_names.index("flops_m")]
+            x = np.log(flops) if self.log_target else flops
+            slope, intercept = np.polyfit(x, target, 1)
+            self._linear = {"slope": float(slope), "intercept": float(intercept)}
+        self.training = {
+            "n": len(y),
+            "latency_ms_min": float(y.min()),
+            "latency_ms_median": float(np.median(y)),
+            "latency_ms_max": float(y.max()),
+            "seed": self.seed,
+            "fit_seconds": round(time.perf_counter() - start, 4),
+            "fitted_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        }
+        return self
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.space is not None
+
+    # -- prediction -------------------------------------------------------------------------------
+    def predict(self, archs: Sequence[Arch | str]) -> np.ndarray:
+        """Predicted latency in ms of each architecture (dicts or canonical strings), >= 0."""
+        if self.space is None or len(archs) == 0:
+            return self.predict_features(np.empty((0, len(self.feature_names))))
+        return self.predict_features(feature_matrix(self.space, archs))
+
+    def predict_features(self, X: np.ndarray) -> np.ndarray:
+        """Predicted latency in ms from a precomputed feature matrix of the predictor's space."""
+        if self.space is None:
+            raise ConfigError("this LatencyPredictor is not fitted; call fit() or load() first")
+        if X.ndim != 2 or X.shape[1] != len(self.feature_names):
+            raise ConfigError(
+                f"expected a feature matrix with {len(self.feature_names)} columns, got {X.shape}"
+            )
+        if len(X) == 0:
+            return np.empty(0)
+        if self.kind == "gbdt":
+            out = np.asarray(self._booster.predict(X, num_threads=1), dtype=np.float64)
+        elif self.kind == "ridge":
+            lin = self._linear
+            z = (X - np.asarray(lin["mean"])) / np.asarray(lin["scale"])
+            out = z @ np.asarray(lin["coef"]) + lin["intercept"]
+        else:
+            flops = X[:, self.feature_names.index("flops_m")]
+            x = np.log(flops) if self.log_target else flops
+            out = self._linear["slope"] * x + self._linear["intercept"]
+        return np.exp(out) if self.log_target else np.maximum(out, 0.0)
+
+    # -- persistence ------------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        """Write ``predictor.json`` (+ ``model.txt`` for gbdt) into ``folder``; returns it."""
+        if self.space is None:
+            raise ConfigError("cannot save an unfitted LatencyPredictor; call fit() first")
+        out = Path(folder).expanduser()
+        out.mkdir(parents=True, exist_ok=True)
+        meta: dict[str, Any] = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "kind": self.kind,
+            "log_target": self.log_target,
+            "space": {"name": self.space.name, "options": space_options(self.space)},
+            "device": self.device,
+            "feature_names": self.feature_names,
+            "training": self.training,
+            "versions": _versions(self.kind),
+        }
+        if self.kind == "gbdt":
+            text = self._booster.model_to_string()
+            _write_atomic(out / MODEL_FILE, text)
+            meta["model_file"] = MODEL_FILE
+            meta["model_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+        else:
+            meta["model"] = self._linear
+        _write_atomic(out / META_FILE, json.dumps(meta, indent=1) + "\n")
+        return out
+
+    @classmethod
+    def load(cls, folder: str | Path) -> LatencyPredictor:
+        """Read a folder written by :meth:`save`; :class:`DataError` if missing or damaged."""
+        root = Path(folder).expanduser()
+        meta_path = root / META_FILE
+        if not root.is_dir():
+            raise DataError(f"latency predictor folder {root} does not exist; fix the path")
+        if not meta_path.is_file():
+            raise DataError(
+                f"{root} has no {META_FILE}; it is not a folder written by LatencyPredictor.save"
+            )
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataError(f"{meta_path} is not readable JSON ({exc}); save it again") from None
+        where = str(meta_path)
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise DataError(f"{where} is not a hwnas latency predictor (no format {FORMAT!r})")
+        if meta.get("version") != FORMAT_VERSION:
+            raise DataError(
+                f"{where} has format version {meta.get('version')!r}; this hwnas reads "
+                f"version {FORMAT_VERSION}; fit and save the predictor again"
+            )
+        kind = _field(meta, "kind", str, where)
+        if kind not in KINDS:
+            raise DataError(f"{where}: unknown kind {kind!r}; {closest(kind, KINDS)}")
+        spec = _field(meta, "space", dict, where)
+        options = spec.get("options") or {}
+        training = _field(meta, "training", dict, where)
+        device, seed = meta.get("device"), training.get("seed")
+        p = cls(
+            kind,
+            log_target=_field(meta, "log_target", bool, where),
+            seed=seed if isinstance(seed, int) else 0,
+            device=device if isinstance(device, str) else None,
+        )
+        from hwnas.spaces import create_space
+
+        try:
+            if not isinstance(options, dict):
+                raise DataError(f"space options must be a mapping, got {options!r}")
+            space = create_space(str(spec.get("name")), **options)
+            current = feature_names(space)
+        except HwnasError as exc:
+            raise DataError(f"{where}: its space cannot be built: {exc}") from None
+        names = _field(meta, "feature_names", list, where)
+        if names != current:
+            diff = next(
+                (f"{a!r} vs {b!r}" for a, b in zip(names, current) if a != b),
+                f"{len(names)} vs {len(current)} features",
+            )
+            raise DataError(
+                f"{where} was saved with other {space.name} features than this hwnas computes "
+                f"(first difference: {diff}); fit and save the predictor again"
+            )
+        p.space, p.feature_names, p.training = space, names, training
+        if kind == "gbdt":
+            p._booster = _load_booster(root / MODEL_FILE, meta, where)
+        else:
+            p._linear = _check_linear(_field(meta, "model", dict, where), kind, len(names), where)
+        return p
+
+
+# --- helpers ------------------------------------------------------------------------------------
+def _check_latencies(latencies_ms: ArrayLike, n_archs: int) -> np.ndarray:
+    y = np.asarray(latencies_ms, dtype=np.float64)
+    if y.ndim != 1 or len(y) != n_archs:
+        raise ConfigError(
+            f"fit() needs one latency per architecture, got {n_archs} architectures "
+            f"and {y.size} latencies"
+        )
+    if len(y) < 3:
+        raise ConfigError(f"fit() needs at least 3 architectures, got {len(y)}")
+    if not np.all(np.isfinite(y)) or np.any(y < 0):
+        bad = int(np.flatnonzero(~np.isfinite(y) | (y < 0))[0])
+        raise ConfigError(f"latencies must be finite and >= 0 ms; entry {bad} is {float(y[bad])!r}")
+    return y
+
+
+def _lgb_names(n: int) -> list[str]:
+    # LightGBM rejects some characters in feature names; the real names live in predictor.json.
+    return [f"f{i}" for i in range(n)]
+
+
+def _fit_ridge(X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    try:
+        from sklearn.linear_model import RidgeCV
+    except ImportError:
+        raise MissingExtraError("scikit-learn", "ml", "the ridge latency predictor") from None
+    mean = X.mean(axis=0)
+    scale = X.std(axis=0)
+    scale = np.where(scale > 1e-12, scale, 1.0)  # constant columns stay 0 after centring
+    model = RidgeCV(alphas=RIDGE_ALPHAS).fit((X - mean) / scale, y)
+    return {
+        "alpha": float(model.alpha_),
+        "intercept": float(model.intercept_),
+        "coef": [float(c) for c in model.coef_],
+        "mean": [float(m) for m in mean],
+        "scale": [float(s) for s in scale],
+    }
+
+
+def _versions(kind: str) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("hwnas", "lightgbm" if kind == "gbdt" else "scikit-learn"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _field(meta: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    value = meta.get(key)
+    if not isinstance(value, kind):
+        raise DataError(
+            f"{where}: field {key!r} is missing or not a {kind.__name__}; save the predictor again"
+        )
+    return value
+
+
+def _check_linear(model: dict[str, Any], kind: str, n_features: int, where: str) -> dict[str, Any]:
+    keys = ("slope", "intercept") if kind == "flops" else ("intercept", "coef", "mean", "scale")
+    for k in keys:
+        v = model.get(k)
+        ok = (
+            isinstance(v, list) and len(v) == n_features and all(isinstance(x, float) for x in v)
+            if k in ("coef", "mean", "scale")
+            else isinstance(v, (int, float)) and not isinstance(v, bool)
+        )
+        if not ok:
+            raise DataError(f"{where}: model field {k!r} is missing or malformed; save it again")
+    return model
+
+
+def _load_booster(path: Path, meta: Mapping[str, Any], where: str) -> Any:
+    if not path.is_file():
+        raise DataError(f"{path} is missing; a gbdt predictor keeps its trees there")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path} is not readable text ({exc}); save the predictor again") from None
+    if hashlib.sha256(text.encode()).hexdigest() != meta.get("model_sha256"):
+        raise DataError(
+            f"{path} does not match the checksum in {where} (damaged or edited); "
+            "save the predictor again"
+        )
+    lgb = _lightgbm()
+    try:
+        booster = lgb.Booster(model_str=text)
+    except Exception as exc:  # LightGBM raises its own error type for any parse failure
+        raise DataError(f"{path} is not a LightGBM text model ({exc})") from None
+    if booster.num_feature() != len(meta["feature_names"]):
+        raise DataError(f"{path} expects {booster.num_feature()} features; save it again")
+    return booster
+
+
+def evaluate_predictions(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]:
+    """Accuracy figures of predicted against measured latencies.
+
+    Returns ``share_within_5pct`` / ``share_within_10pct`` (fraction of |pred - true| / true
+    at most 5 / 10 %, inclusive up to 1e-9 rounding), ``rmspe_pct`` and ``mape_pct`` (root mean
+    square / mean absolute percentage error), ``spearman``, ``kendall_tau`` (NaN when either side
+    is constant) and ``n``.
+
+    Example:
+        >>> evaluate_predictions([100, 100, 100, 100], [104, 95, 110, 80])["share_within_5pct"]
+        0.5
+    """
+    from scipy import stats
+
+    t = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(y_pred, dtype=np.float64)
+    if t.shape != p.shape or t.ndim != 1:
+        raise ConfigError(f"need two equal-length 1-D sequences, got {t.shape} and {p.shape}")
+    if len(t) == 0:
+        raise ConfigError("need at least one latency to evaluate predictions")
+    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(p))) or np.any(t <= 0):
+        raise ConfigError("measured latencies must be finite and > 0, predictions finite")
+    rel = np.abs(p - t) / t
+    ranked = len(t) > 1 and np.ptp(t) > 0 and np.ptp(p) > 0  # else correlation is undefined
+    return {
+        "share_within_5pct": float(np.mean(rel <= 0.05 + 1e-9)),
+        "share_within_10pct": float(np.mean(rel <= 0.10 + 1e-9)),
+        "rmspe_pct": float(100 * np.sqrt(np.mean(rel**2))),
+        "mape_pct": float(100 * np.mean(rel)),
+        "spearman": float(stats.spearmanr(t, p).statistic) if ranked else float("nan"),
+        "kendall_tau": float(stats.kendalltau(t, p).statistic) if ranked else float("nan"),
+        "n": len(t),
+    }

@@ -1,0 +1,91 @@
+"""Calibration end to end, with timing shortened to three single runs per network."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from hwnas import create_space
+from hwnas.cli import main
+from hwnas.hardware.calibrate import stratified_sample
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture()
+def quick_timing(monkeypatch):  # type: ignore[no-untyped-def]
+    import hwnas.hardware.measured as measured
+
+    def three_runs(fn, *, warmup, repeats, min_block_s, clock):  # type: ignore[no-untyped-def]
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return np.array(times), 1, 1.0
+
+    monkeypatch.setattr(measured, "block_samples", three_runs)
+    torch.set_num_threads(1)
+
+
+def test_stratified_sample_spreads_over_flops() -> None:
+    space = create_space("nb201")
+    archs = stratified_sample(space, 20, np.random.default_rng(0))
+    flops = sorted(space.cheap_metrics(a)["flops_m"] for a in archs)
+    assert len({space.to_string(a) for a in archs}) == 20
+    every = [
+        space.cheap_metrics(space.sample(np.random.default_rng(i)))["flops_m"] for i in range(400)
+    ]
+    assert flops[0] <= np.percentile(every, 10) and flops[-1] >= np.percentile(every, 90)
+
+
+def test_calibrate_command_writes_a_usable_model(tmp_path, quick_timing, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "cal"
+    code = main(
+        [
+            "hw",
+            "calibrate",
+            "--space",
+            "nb201",
+            "--samples",
+            "20",
+            "--out",
+            str(out),
+            "--repeats",
+            "3",
+        ]
+    )
+    assert code == 0
+    report = json.loads((out / "calibration.json").read_text())
+    assert report["n_train"] + report["n_test"] == 20
+    assert set(report["held_out"]) == {"predictor", "lut", "flops", "second_measurement"}
+    for figures in report["held_out"].values():
+        assert 0.0 <= figures["share_within_10pct"] <= 1.0 and figures["n"] == report["n_test"]
+    assert report["fingerprint"]["threads"] == 1 and report["fingerprint"]["backend"] == "torch"
+    assert 0.0 <= report["noise_floor"]["within_10pct"] <= 1.0
+    assert (out / "calibration.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len((out / "measurements.csv").read_text().splitlines()) == 21
+    shown = capsys.readouterr().out
+    assert "within ±10%" in shown and "noise floor" in shown
+
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
+    assert main(["hw", "predict", "--model", str(out), "--arch", arch]) == 0
+    predicted = float(capsys.readouterr().out.strip())
+    assert predicted > 0
+
+
+def test_measure_command_prints_one_number(quick_timing, capsys) -> None:  # type: ignore[no-untyped-def]
+    arch = "|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|"
+    assert main(["hw", "measure", "--space", "nb201", "--arch", arch]) == 0
+    assert float(capsys.readouterr().out.strip()) > 0
+
+
+def test_bad_arguments_give_one_line(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["hw", "measure", "--space", "nb201", "--arch", "|x~0|"]) == 2
+    assert main(["hw", "calibrate", "--space", "nb201", "--samples", "3", "--out", "x"]) == 2
+    assert main(["hw", "predict", "--model", "/nonexistent", "--arch", "x"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("error:") for line in err)
