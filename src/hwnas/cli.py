@@ -125,9 +125,16 @@ def cmd_search(args: argparse.Namespace) -> int:
         wall = time.perf_counter() - start
         trials = study.trials
         summary = _summary(meta, trials, study.n_charged, wall, done_before)
+        for key, value in study.strategy.diagnostics().items():
+            summary[f"strategy: {key}"] = f"{value:.4g}" if isinstance(value, float) else str(value)
         outputs = _write(out, meta, trials, summary)
         if not args.quiet:
             _print_front(outputs.pareto, study.problem.objectives, study.problem.constraints)
+            diag = {k: v for k, v in summary.items() if k.startswith("strategy: ")}
+            if diag:
+                _stdout().print(
+                    "; ".join(f"{k[10:]} {v}" for k, v in diag.items()), highlight=False
+                )
             _stdout().print(
                 f"{study.n_charged} of {built.budget} evaluations stored in {out / 'study.db'}"
                 f" ({study.n_charged - done_before} new, {wall:.1f} s); "

@@ -12,9 +12,9 @@ Three kinds, fitted on measured (architecture, latency) pairs:
   log target made ridge worse on every device (RMSPE up to 8x higher), so it is off by default;
 - ``flops``: the FLOPs-only baseline, latency = a + b * FLOPs (least squares).
 
-A fitted predictor saves to a folder in readable formats only (no pickle): ``predictor.json``
-(kind, space and options, device, feature names, training metadata, ridge/FLOPs coefficients)
-and, for ``gbdt``, LightGBM's own text model ``model.txt`` (its checksum is in the JSON).
+Saved folders hold readable files only (no pickle): ``predictor.json`` (kind, space and options,
+device, feature names, training metadata, ridge/FLOPs coefficients) and, for ``gbdt``,
+LightGBM's text model ``model.txt`` (its checksum is in the JSON).
 
 Example:
     >>> import numpy as np
@@ -151,7 +151,8 @@ class LatencyPredictor:
         if self.kind == "gbdt":
             lgb = _lightgbm()
             params = {**GBDT_PARAMS, "seed": self.seed}
-            data = lgb.Dataset(X, target, feature_name=_lgb_names(len(self.feature_names)))
+            # LightGBM rejects some characters in names; the real ones are in predictor.json.
+            data = lgb.Dataset(X, target, feature_name=[f"f{i}" for i in range(X.shape[1])])
             self._booster = lgb.train(params, data, num_boost_round=GBDT_ROUNDS)
         elif self.kind == "ridge":
             self._linear = _fit_ridge(X, target)
@@ -229,6 +230,7 @@ class LatencyPredictor:
             meta["model_sha256"] = hashlib.sha256(text.encode()).hexdigest()
         else:
             meta["model"] = self._linear
+            (out / MODEL_FILE).unlink(missing_ok=True)  # a gbdt saved here before
         _write_atomic(out / META_FILE, json.dumps(meta, indent=1) + "\n")
         return out
 
@@ -311,11 +313,6 @@ def _check_latencies(latencies_ms: ArrayLike, n_archs: int) -> np.ndarray:
     return y
 
 
-def _lgb_names(n: int) -> list[str]:
-    # LightGBM rejects some characters in feature names; the real names live in predictor.json.
-    return [f"f{i}" for i in range(n)]
-
-
 def _fit_ridge(X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     try:
         from sklearn.linear_model import RidgeCV
@@ -337,13 +334,13 @@ def _fit_ridge(X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
 def _versions(kind: str) -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
-    out = {}
-    for pkg in ("hwnas", "lightgbm" if kind == "gbdt" else "scikit-learn"):
+    def get(pkg: str) -> str:
         try:
-            out[pkg] = version(pkg)
+            return version(pkg)
         except PackageNotFoundError:
-            out[pkg] = "unknown"
-    return out
+            return "unknown"
+
+    return {pkg: get(pkg) for pkg in ("hwnas", "lightgbm" if kind == "gbdt" else "scikit-learn")}
 
 
 def _write_atomic(path: Path, text: str) -> None:

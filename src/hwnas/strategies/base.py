@@ -42,6 +42,10 @@ class Strategy(ABC):
     def on_setup(self) -> None:
         """Hook after :meth:`setup` (no-op by default)."""
 
+    def diagnostics(self) -> dict[str, float | str]:
+        """Figures worth showing beside the results, e.g. a predictor's current rank quality."""
+        return {}
+
     @abstractmethod
     def ask(self) -> Arch:
         """The next architecture to evaluate."""
