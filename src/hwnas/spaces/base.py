@@ -9,6 +9,7 @@ never need to know what a space's architectures look like.
 from __future__ import annotations
 
 import itertools
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
@@ -126,7 +127,7 @@ class CategoricalSpace(SearchSpace):
     # -- operators ------------------------------------------------------------------------------
     @property
     def size(self) -> int:
-        return int(np.prod([len(c) for c in self.slots], dtype=object))
+        return math.prod(len(c) for c in self.slots)
 
     def sample(self, rng: np.random.Generator) -> Arch:
         return {"ops": [choices[int(rng.integers(len(choices)))] for choices in self.slots]}

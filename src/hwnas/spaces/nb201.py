@@ -20,6 +20,7 @@ NB201_OPS: tuple[str, ...] = (
     "nor_conv_3x3",
     "avg_pool_3x3",
 )
+_NB201_FORMAT = "|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|"
 # (target node, source node) of each position in ``ops``.
 NB201_EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 
@@ -52,14 +53,7 @@ class NB201Space(CategoricalSpace):
         self.input_size = input_size
 
     def to_string(self, arch: Arch) -> str:
-        ops = self._ops(arch)
-        groups = []
-        start = 0
-        for node in (1, 2, 3):
-            edges = [f"{ops[start + j]}~{j}" for j in range(node)]
-            groups.append("|" + "|".join(edges) + "|")
-            start += node
-        return "+".join(groups)
+        return _NB201_FORMAT.format(*self._ops(arch))
 
     def from_string(self, text: str) -> Arch:
         s = str(text).strip()
