@@ -3,7 +3,9 @@
 Every runner returns a :class:`RunLog` of the distinct architectures it evaluated, in order.
 Budget = distinct architectures: a peer that proposes an architecture again is answered from a
 dict, free, and that answer does not count. A run stops at the budget or after
-``MAX_ASKS_PER_BUDGET * budget`` proposals (then ``stopped_early`` is set).
+``MAX_ASKS_PER_BUDGET * budget`` proposals, or after ``max_cpu_s`` seconds of CPU time in the
+run (a guard against samplers whose cost per ask grows with the repeats they are told: Optuna's
+TPE can propose thousands of repeats); then ``stop_reason`` says which.
 
 Peers, each seeded through the library's own seed option:
 
@@ -23,17 +25,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from _scoring import Task
 from hwnas import Objective, Study, create_space, create_strategy
 from hwnas.evaluation.base import Evaluator
 from hwnas.problem import Problem
 from hwnas.spaces.base import Arch
 from hwnas.strategies.base import Strategy
 from hwnas.trial import Observation
-
-from _scoring import Task
 
 MAX_ASKS_PER_BUDGET = 50
 POP_SIZE = 20  # hwnas nsga2's default population, used for the peers' NSGA-II too
@@ -47,7 +49,11 @@ class RunLog:
     seconds: list[float] = field(default_factory=list)  # since the run started
     asks: list[int] = field(default_factory=list)  # proposals up to this evaluation
     total_asks: int = 0
-    stopped_early: bool = False
+    stop_reason: str = ""  # "", "asks" (MAX_ASKS_PER_BUDGET), "cpu" (max_cpu_s), "exhausted"
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.stop_reason != ""
 
 
 def _objectives(task: Task) -> list[Objective]:
@@ -59,7 +65,7 @@ def _objectives(task: Task) -> list[Objective]:
 class _Oracle:
     """Answers a peer's proposals, charging only architectures not seen before."""
 
-    def __init__(self, task: Task, evaluator: Evaluator, budget: int) -> None:
+    def __init__(self, task: Task, evaluator: Evaluator, budget: int, max_cpu_s: float) -> None:
         self.task = task
         self.evaluator = evaluator
         self.space = create_space("nb201")
@@ -68,10 +74,18 @@ class _Oracle:
         self.memo: dict[str, tuple[float, ...]] = {}
         self.log = RunLog()
         self.start = time.perf_counter()
+        self.max_cpu_s = max_cpu_s
+        self.cpu_start = time.process_time()
 
     @property
     def done(self) -> bool:
-        return len(self.log.archs) >= self.budget or self.log.total_asks >= self.max_asks
+        if len(self.log.archs) >= self.budget:
+            return True
+        if self.log.total_asks >= self.max_asks:
+            self.log.stop_reason = "asks"
+        elif time.process_time() - self.cpu_start >= self.max_cpu_s:
+            self.log.stop_reason = "cpu"
+        return self.log.stop_reason != ""
 
     def answer(self, arch: Arch) -> tuple[float, ...]:
         """Objective values of ``arch`` in the task's metric order (accuracy first)."""
@@ -88,7 +102,8 @@ class _Oracle:
         return values
 
     def finish(self) -> RunLog:
-        self.log.stopped_early = len(self.log.archs) < self.budget
+        if len(self.log.archs) < self.budget and not self.log.stop_reason:
+            self.log.stop_reason = "exhausted"
         return self.log
 
 
@@ -111,12 +126,13 @@ class _CountingStrategy(Strategy):
         self.inner.tell(observation)
 
 
-def hwnas_runner(name: str) -> Runner:
-    """A runner for the registered hwnas strategy ``name`` (default options)."""
+def hwnas_runner(name: str, **options: Any) -> Runner:
+    """A runner for the registered hwnas strategy ``name`` with ``options``."""
 
-    def run(task: Task, evaluator: Evaluator, seed: int, budget: int) -> RunLog:
+    def run(task: Task, evaluator: Evaluator, seed: int, budget: int, max_cpu_s: float) -> RunLog:
+        # hwnas runs take well under a second here; max_cpu_s is not checked inside them.
         start = time.perf_counter()
-        strategy = _CountingStrategy(create_strategy(name))
+        strategy = _CountingStrategy(create_strategy(name, **options))
         study = Study(
             space=create_space("nb201"),
             evaluators=[evaluator],
@@ -134,14 +150,17 @@ def hwnas_runner(name: str) -> Runner:
 
         study.optimize(budget=budget, callbacks=[record])
         log.total_asks = strategy.n_asks
-        log.stopped_early = len(log.archs) < budget
+        if len(log.archs) < budget:
+            log.stop_reason = "exhausted"
         return log
 
     return run
 
 
 # -- pymoo ----------------------------------------------------------------------------------------
-def run_pymoo_nsga2(task: Task, evaluator: Evaluator, seed: int, budget: int) -> RunLog:
+def run_pymoo_nsga2(
+    task: Task, evaluator: Evaluator, seed: int, budget: int, max_cpu_s: float
+) -> RunLog:
     from pymoo.algorithms.moo.nsga2 import NSGA2
     from pymoo.core.evaluator import Evaluator as PymooEvaluator
     from pymoo.core.problem import Problem as PymooProblem
@@ -151,7 +170,7 @@ def run_pymoo_nsga2(task: Task, evaluator: Evaluator, seed: int, budget: int) ->
     from pymoo.operators.sampling.rnd import IntegerRandomSampling
     from pymoo.problems.static import StaticProblem
 
-    oracle = _Oracle(task, evaluator, budget)
+    oracle = _Oracle(task, evaluator, budget, max_cpu_s)
     space = oracle.space
     n_choices = {len(c) for c in space.slots}
     assert n_choices == {5}, n_choices
@@ -169,6 +188,7 @@ def run_pymoo_nsga2(task: Task, evaluator: Evaluator, seed: int, budget: int) ->
     while not oracle.done:
         pop = algorithm.ask()
         if pop is None or len(pop) == 0:  # mating found no new offspring
+            oracle.log.stop_reason = "exhausted"
             break
         F = []
         for x in pop.get("X"):
@@ -184,12 +204,17 @@ def run_pymoo_nsga2(task: Task, evaluator: Evaluator, seed: int, budget: int) ->
 
 # -- Optuna ---------------------------------------------------------------------------------------
 def _run_optuna(
-    make_sampler: Callable[[int], object], task: Task, evaluator: Evaluator, seed: int, budget: int
+    make_sampler: Callable[[int], object],
+    task: Task,
+    evaluator: Evaluator,
+    seed: int,
+    budget: int,
+    max_cpu_s: float,
 ) -> RunLog:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    oracle = _Oracle(task, evaluator, budget)
+    oracle = _Oracle(task, evaluator, budget, max_cpu_s)
     space = oracle.space
     study = optuna.create_study(
         directions=["maximize"] + ["minimize"] * len(task.latency_metrics),
@@ -202,31 +227,45 @@ def _run_optuna(
     return oracle.finish()
 
 
-def run_optuna_nsga2(task: Task, evaluator: Evaluator, seed: int, budget: int) -> RunLog:
+def run_optuna_nsga2(
+    task: Task, evaluator: Evaluator, seed: int, budget: int, max_cpu_s: float
+) -> RunLog:
     import optuna
 
     def sampler(s: int) -> object:
         return optuna.samplers.NSGAIISampler(population_size=POP_SIZE, seed=s)
 
-    return _run_optuna(sampler, task, evaluator, seed, budget)
+    return _run_optuna(sampler, task, evaluator, seed, budget, max_cpu_s)
 
 
-def run_optuna_tpe(task: Task, evaluator: Evaluator, seed: int, budget: int) -> RunLog:
+def run_optuna_tpe(
+    task: Task, evaluator: Evaluator, seed: int, budget: int, max_cpu_s: float
+) -> RunLog:
     import optuna
 
     def sampler(s: int) -> object:
         return optuna.samplers.TPESampler(seed=s)
 
-    return _run_optuna(sampler, task, evaluator, seed, budget)
+    return _run_optuna(sampler, task, evaluator, seed, budget, max_cpu_s)
 
 
-Runner = Callable[[Task, Evaluator, int, int], RunLog]
+# (task, evaluator, seed, budget, max_cpu_s) -> log
+Runner = Callable[[Task, Evaluator, int, int, float], RunLog]
+
+def _hwnas_runners() -> dict[str, Runner]:
+    """Every registered hwnas strategy but the Optuna adapter (Optuna runs below as a peer)."""
+    from hwnas import list_strategies
+
+    order = ["random", "evolution", "nsga2", "local_search"]
+    names = order + [n for n in list_strategies() if n not in order and n != "optuna"]
+    runners = {f"hwnas:{n}": hwnas_runner(n) for n in names}
+    if "moea_bus" in names:  # with the paper's pairwise-SVM surrogate
+        runners["hwnas:moea_bus+svm"] = hwnas_runner("moea_bus", surrogate=True)
+    return runners
+
 
 RUNNERS: dict[str, Runner] = {
-    "hwnas:random": hwnas_runner("random"),
-    "hwnas:evolution": hwnas_runner("evolution"),
-    "hwnas:nsga2": hwnas_runner("nsga2"),
-    "hwnas:local_search": hwnas_runner("local_search"),
+    **_hwnas_runners(),
     "pymoo:nsga2": run_pymoo_nsga2,
     "optuna:nsga2": run_optuna_nsga2,
     "optuna:tpe": run_optuna_tpe,

@@ -21,6 +21,7 @@ import csv
 import multiprocessing as mp
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -47,21 +48,22 @@ COLUMNS = [
     "wall_s",
     "n_asks",
     "stopped_early",
+    "stop_reason",
 ]
 REFERENCE_PEER = "pymoo:nsga2"
 
 _scorers: dict[str, TaskScorer] = {}  # per worker process
 
 
-def run_one(job: tuple[str, str, int, tuple[int, ...]]) -> list[dict[str, object]]:
+def run_one(job: tuple[str, str, int, tuple[int, ...], float]) -> list[dict[str, object]]:
     """Run one (task, strategy, seed) at the largest budget; score every budget's prefix."""
-    task_name, strategy, seed, budgets = job
+    task_name, strategy, seed, budgets, max_cpu_s = job
     task = TASKS[task_name]
     if task_name not in _scorers:
         _scorers[task_name] = TaskScorer(task, make_evaluator(task))
     scorer = _scorers[task_name]
     evaluator = make_evaluator(task)
-    log = RUNNERS[strategy](task, evaluator, seed, max(budgets))
+    log = RUNNERS[strategy](task, evaluator, seed, max(budgets), max_cpu_s)
     if len(set(log.archs)) != len(log.archs):
         raise RuntimeError(f"{strategy} on {task_name} (seed {seed}) charged a repeat")
     rows = []
@@ -80,6 +82,7 @@ def run_one(job: tuple[str, str, int, tuple[int, ...]]) -> list[dict[str, object
                 "wall_s": round(log.seconds[n - 1], 4) if n else 0.0,
                 "n_asks": log.asks[n - 1] if n else log.total_asks,
                 "stopped_early": int(n < b),
+                "stop_reason": log.stop_reason if n < b else "",
             }
         )
     return rows
@@ -123,28 +126,39 @@ def _bar_check(df: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _stopped(df: pd.DataFrame) -> list[str]:
+    """Runs that evaluated fewer architectures than a budget, and why."""
+    early = df[df["stopped_early"] == 1]
+    if early.empty:
+        return ["Every run reached every budget."]
+    lines = [
+        "Runs that stopped before a budget (scored on what they evaluated):",
+        "",
+        "| strategy | task | budget | runs | why | median n_evaluated | median asks |",
+        "|---|---|---:|---:|---|---:|---:|",
+    ]
+    keys = ["strategy", "task", "budget", "stop_reason"]
+    for (s, t, b, why), g in early.groupby(keys, sort=False):
+        lines.append(
+            f"| {s} | {t} | {b} | {len(g)} | {why} | {g['n_evaluated'].median():.0f} "
+            f"| {g['n_asks'].median():.0f} |"
+        )
+    return lines
+
+
 def summarise(df: pd.DataFrame, header: str) -> str:
     out = [header, ""]
     for budget in sorted(df["budget"].unique()):
         out += [f"### Median regret (accuracy points), budget {budget}", ""]
-        out += _median_table(df, "regret", budget, ".3f") + [""]
+        out += [*_median_table(df, "regret", budget, ".3f"), ""]
     for budget in sorted(df["budget"].unique()):
         out += [f"### Median 1 - HV/HV*, budget {budget}", ""]
-        out += _median_table(df, "hv_gap", budget, ".4f") + [""]
+        out += [*_median_table(df, "hv_gap", budget, ".4f"), ""]
     top = int(df["budget"].max())
     out += [f"### Median wall time per run to {top} evaluations (s)", ""]
-    out += _median_table(df, "wall_s", top, ".2f") + [""]
-    early = df[(df["stopped_early"] == 1) & (df["budget"] == top)]
-    out += [
-        "Runs that stopped before the budget: "
-        + (
-            ", ".join(f"{k[0]} on {k[1]}: {v}" for k, v in early.groupby(["strategy", "task"]).size().items())
-            or "none"
-        )
-        + ".",
-        "",
-    ]
-    out += _bar_check(df) + [""]
+    out += [*_median_table(df, "wall_s", top, ".2f"), ""]
+    out += [*_stopped(df), ""]
+    out += [*_bar_check(df), ""]
     return "\n".join(out)
 
 
@@ -155,8 +169,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     p.add_argument("--strategies", nargs="+", default=list(RUNNERS), choices=list(RUNNERS))
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument(
+        "--max-run-cpu-s",
+        type=float,
+        default=60.0,
+        help="stop a peer's run after this much CPU time (default 60; recorded as stop_reason=cpu)",
+    )
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/nb201_hw.csv"))
-    args = p.parse_args(argv)
+    raw_argv = sys.argv[1:] if argv is None else argv
+    args = p.parse_args(raw_argv)
     if args.seeds < 1 or args.workers < 1 or min(args.budgets) < 1:
         p.error("--seeds, --workers and --budgets must be positive")
 
@@ -164,7 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     # Slow strategies first, so the pool ends with short jobs.
     order = {s: i for i, s in enumerate(["optuna:tpe", "pymoo:nsga2", "optuna:nsga2"])}
     strategies = sorted(args.strategies, key=lambda s: order.get(s, len(order)))
-    jobs = [(t, s, seed, budgets) for s in strategies for t in args.tasks for seed in range(args.seeds)]
+    jobs = [
+        (t, s, seed, budgets, args.max_run_cpu_s)
+        for s in strategies
+        for t in args.tasks
+        for seed in range(args.seeds)
+    ]
 
     start = time.perf_counter()
     rows: list[dict[str, object]] = []
@@ -172,10 +198,19 @@ def main(argv: list[str] | None = None) -> int:
         for i, got in enumerate(pool.imap_unordered(run_one, jobs), start=1):
             rows += got
             if i % 20 == 0 or i == len(jobs):
-                print(f"[{time.perf_counter() - start:7.1f} s] {i}/{len(jobs)} runs", file=sys.stderr)
+                print(
+                    f"[{time.perf_counter() - start:7.1f} s] {i}/{len(jobs)} runs", file=sys.stderr
+                )
     total = time.perf_counter() - start
 
-    rows.sort(key=lambda r: (list(TASKS).index(r["task"]), list(RUNNERS).index(r["strategy"]), r["seed"], r["budget"]))  # type: ignore[arg-type]
+    rows.sort(
+        key=lambda r: (
+            list(TASKS).index(r["task"]),
+            list(RUNNERS).index(r["strategy"]),
+            r["seed"],
+            r["budget"],
+        )
+    )  # type: ignore[arg-type]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS)
@@ -183,10 +218,10 @@ def main(argv: list[str] | None = None) -> int:
         writer.writerows(rows)
 
     df = pd.DataFrame(rows)
+    command = " ".join(["python", "benchmarks/nb201_hw.py", *map(shlex.quote, raw_argv)])
     header = (
-        f"## NB201 hardware benchmark: {args.seeds} seeds, budgets {', '.join(map(str, budgets))}\n\n"
-        f"`python benchmarks/nb201_hw.py --seeds {args.seeds} --budgets {' '.join(map(str, budgets))}"
-        f" --workers {args.workers}` on {platform.machine()} with {os.cpu_count()} CPUs; "
+        f"## NB201 hardware benchmark: {args.seeds} seeds, budgets {', '.join(map(str, budgets))}"
+        f"\n\n`{command}` on {platform.machine()} with {os.cpu_count()} CPUs; "
         f"{len(jobs)} runs in {total:.0f} s. Best median per task in bold."
     )
     text = summarise(df, header)

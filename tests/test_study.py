@@ -201,3 +201,43 @@ def test_memory_store_round_trip_keeps_nan_and_inf(tmp_path) -> None:  # type: i
         _, loaded = store.load()
         assert math.isnan(loaded[0].metrics["a"]) and loaded[0].metrics["b"] == math.inf
         assert loaded[0].metrics["c"] == 1.5
+
+
+class Cheap(Ops):
+    expensive = False
+    cacheable = False
+
+
+def test_a_study_of_cheap_evaluators_counts_every_evaluation() -> None:
+    ev = Cheap()
+    study = _study(evaluators=[ev], strategy=create_strategy("random"))
+    study.optimize(12)
+    assert ev.calls == 12 == study.n_charged
+
+
+def test_strategies_see_metrics_of_cheap_evaluators() -> None:
+    class Spy(Strategy):
+        def on_setup(self) -> None:
+            self.seen: list[dict[str, float]] = []
+
+        def ask(self) -> Arch:
+            return self.problem.space.sample(self.rng)
+
+        def tell(self, observation: Observation) -> None:
+            self.seen.append(dict(observation.metrics))
+
+    class Proxy(Evaluator):
+        expensive = False
+        cacheable = False
+
+        def metrics(self) -> tuple[str, ...]:
+            return ("zc_convs",)
+
+        def evaluate(self, arch: Arch) -> dict[str, float]:
+            return {"zc_convs": float(sum("conv" in o for o in arch["ops"]))}
+
+    spy = Spy()
+    study = _study(evaluators=[Ops(), Proxy()], strategy=spy, objectives=TWO[:1])
+    study.optimize(3)
+    assert all({"accuracy", "zc_convs", "params_m", "flops_m"} <= set(m) for m in spy.seen)
+    assert not any("latency_ms@dev" in m for m in spy.seen)  # expensive, not an objective

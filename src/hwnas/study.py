@@ -1,9 +1,10 @@
 """The Study: ask -> evaluate -> tell -> commit, until the budget; Pareto front; resume.
 
-Budget = distinct architectures evaluated by expensive evaluators. A repeat is served from what the
-study already knows and costs nothing. Every finished evaluation is committed before the next ask,
-and a study reopened on the same store replays its log through a fresh strategy, so the sequence
-of architectures is the same whether or not the run was interrupted.
+Budget = distinct architectures evaluated by expensive evaluators (by any evaluator when none is
+expensive). A repeat is served from what the study already knows and costs nothing. Every
+finished evaluation is committed before the next ask, and a study reopened on the same store
+replays its log through a fresh strategy, so the sequence of architectures is the same whether or
+not the run was interrupted.
 
 Example:
     >>> from hwnas import Study, Objective, create_space
@@ -125,6 +126,14 @@ class Study:
         self._waiting: dict[str, list[Arch]] = {}
         self._asks = 0
         self._charged = 0
+        # Metrics a strategy may see besides objectives and constraints: those computed from the
+        # architecture alone (the space's, and those of evaluators that are not expensive).
+        self._cheap_names = list(space.cheap_metric_names())
+        for ev in self.evaluators:
+            if not ev.expensive:
+                self._cheap_names += [m for m in ev.metrics() if m not in self._cheap_names]
+        # With no expensive evaluator at all, every new evaluation counts against the budget.
+        self._count_all = not any(ev.expensive for ev in self.evaluators)
         self.definition = dict(definition) if definition is not None else self._default_definition()
         self._resume()
 
@@ -238,7 +247,7 @@ class Study:
 
     def _observation(self, arch: Arch, trial: Trial) -> Observation:
         shown = {m: trial.metrics[m] for m in self.problem.metric_names if m in trial.metrics}
-        for m in self.space.cheap_metric_names():
+        for m in self._cheap_names:
             if m in trial.metrics:
                 shown[m] = trial.metrics[m]
         failed = not trial.ok
@@ -265,7 +274,7 @@ class Study:
                     got = ev.evaluate(arch)
                 except MissingArchError as exc:
                     return None, str(exc), charged
-                charged = charged or ev.expensive
+                charged = charged or ev.expensive or self._count_all
                 if use_cache:
                     self.cache.put(ev.key(), s, got)  # type: ignore[union-attr]
             metrics.update(got)

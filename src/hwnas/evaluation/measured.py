@@ -115,8 +115,13 @@ class MeasuredLatency(Evaluator):
     def key(self) -> str:
         # CPU time is another quantity than elapsed time; the device label is part of the key
         # because the cache stores metric names with it.
+        # The space and its options (classes, input size) change the network an arch string
+        # names, so they are part of the key too.
+        from hwnas.hardware.lut import space_options
+
         clock = "" if self.clock == "wall" else f":{self.clock}"
+        opts = ",".join(f"{k}={v}" for k, v in sorted(space_options(self.space).items()))
         return (
             f"measured:{self.fingerprint.key()}:{self.backend}:b{self.batch}:t{self.threads}"
-            f"{clock}@{self.device}"
+            f"{clock}@{self.device}:{self.space.name}({opts})"
         )

@@ -4,18 +4,16 @@ The proxies are computed on the space's own PyTorch network (``space.build_netwo
 inputs of ``space.input_shape``), freshly initialised from ``seed``, so they work for every space
 with a PyTorch builder (NB201, FBNet, ...):
 
-==============  ==========================================================  ================
-proxy           definition                                                  needs data
-==============  ==========================================================  ================
-``synflow``     synaptic flow, Abdelfattah et al. 2021 (BN removed, |theta|,  no
-                float64, all-ones input)
-``naswot``      log det of the ReLU-code kernel, Mellor et al. 2021           yes
-``jacob_cov``   input-Jacobian correlation score, Mellor et al. (v1)        yes
-``snip``        sum of ``|theta * dL/dtheta|``                              yes (and labels)
-``grad_norm``   sum of weight-gradient norms                                yes (and labels)
-``params``      millions of parameters (``space.cheap_metrics``)            no
-``flops``       millions of MACs (``space.cheap_metrics``)                  no
-==============  ==========================================================  ================
+* ``synflow`` (data-free): synaptic flow, Abdelfattah et al. 2021 (normalisation removed,
+  absolute weights, float64, one all-ones input);
+* ``naswot``: log det of the ReLU activation-code kernel over a minibatch, Mellor et al. 2021;
+* ``jacob_cov``: correlation score of the per-sample input Jacobians, Mellor et al. (v1);
+* ``snip``: sum of ``|theta * dL/dtheta|`` (minibatch and labels);
+* ``grad_norm``: sum of the weight-gradient norms (minibatch and labels);
+* ``params`` and ``flops`` (baselines): millions of parameters and of MACs, from
+  ``space.cheap_metrics`` (counted on the network where a space has no closed form).
+
+Higher is more promising for the five proxies.
 
 References: M. S. Abdelfattah, A. Mehrotra, Ł. Dudziak, N. D. Lane, "Zero-Cost Proxies for
 Lightweight NAS", ICLR 2021; J. Mellor, J. Turner, A. Storkey, E. J. Crowley, "Neural
@@ -26,8 +24,9 @@ a finite floor instead of NaN, are in :mod:`hwnas.evaluation.zero_cost_measures`
 NB201). Those cannot be fetched offline, so the data-dependent proxies use a fixed, seeded
 minibatch from a dataset that ships inside a package: scikit-learn's 8x8 handwritten digits
 (``data="digits"``, the default: upsampled to the input size and replicated over the channels),
-or Gaussian noise (``data="gaussian"``). Their rankings therefore differ from the published ones
-more than synflow's (data-free) does; ``benchmarks/zero_cost_fidelity.py`` measures by how much.
+or Gaussian noise (``data="gaussian"``). Their scores can therefore differ from the published
+ones where synflow's (data-free) cannot; ``benchmarks/zero_cost_fidelity.py`` measures by how
+much against NASLib's CIFAR-10 scores.
 
 Example:
     >>> from hwnas.spaces import NB201Space

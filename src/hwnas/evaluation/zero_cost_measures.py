@@ -1,10 +1,10 @@
 """The zero-cost proxy measures on a ``torch.nn.Module`` (needs the torch extra).
 
-Each measure takes a freshly initialised network and returns one float; the caller
-(:func:`hwnas.evaluation.zero_cost.zero_cost_scores`) builds the network, seeds it and picks the
-minibatch. The definitions follow the reference implementations of Abdelfattah et al., "Zero-Cost
-Proxies for Lightweight NAS", ICLR 2021 (SamsungLabs/zero-cost-nas, as vendored by NASLib), and
-Mellor et al., "Neural Architecture Search without Training", ICML 2021:
+Each function takes a freshly initialised network (which it may modify) and returns scores; the
+caller (:func:`hwnas.evaluation.zero_cost.zero_cost_scores`) builds the network, seeds it and
+picks the minibatch. The definitions follow the reference implementations of Abdelfattah et
+al., "Zero-Cost Proxies for Lightweight NAS", ICLR 2021 (SamsungLabs/zero-cost-nas, as vendored by
+NASLib), and Mellor et al., "Neural Architecture Search without Training", ICML 2021:
 
 * **weights** are the parameters with two or more dimensions (conv, linear and attention weights):
   NASLib's ``mode="param"`` over ``Conv2d`` / ``Linear`` layers, generalised. Biases and the affine
@@ -49,7 +49,6 @@ from torch import nn
 from hwnas.errors import ConfigError, MissingExtraError
 
 JACOB_COV_K = 1e-5
-DIGITS_COUNT = 1797
 
 _NORM_TYPES: tuple[type[nn.Module], ...] = (
     nn.modules.batchnorm._NormBase,  # BatchNorm*, InstanceNorm*, SyncBatchNorm
