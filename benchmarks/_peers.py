@@ -252,6 +252,7 @@ def run_optuna_tpe(
 # (task, evaluator, seed, budget, max_cpu_s) -> log
 Runner = Callable[[Task, Evaluator, int, int, float], RunLog]
 
+
 def _hwnas_runners() -> dict[str, Runner]:
     """Every registered hwnas strategy but the Optuna adapter (Optuna runs below as a peer)."""
     from hwnas import list_strategies

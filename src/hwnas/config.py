@@ -32,7 +32,7 @@ from hwnas.registry import closest
 from hwnas.spaces import SPACES, SearchSpace, create_space
 from hwnas.storage.base import Store
 from hwnas.storage.cache import EvaluationCache
-from hwnas.strategies import STRATEGIES, create_strategy, default_strategy_name
+from hwnas.strategies import STRATEGIES, create_strategy, default_strategy_spec
 from hwnas.study import Study, check_metrics
 
 
@@ -228,12 +228,11 @@ def build_study(
 
     check_metrics(space, evaluators, objectives, constraints)
     check_feasible(constraints, evaluators)
-    strategy_name = (
-        config.strategy.name
-        if config.strategy is not None
-        else default_strategy_name(Problem(space, tuple(objectives), tuple(constraints)))
-    )
-    options = config.strategy.options if config.strategy is not None else {}
+    if config.strategy is not None:
+        strategy_name, options = config.strategy.name, config.strategy.options
+    else:
+        problem = Problem(space, tuple(objectives), tuple(constraints))
+        strategy_name, options = default_strategy_spec(problem)
     STRATEGIES.get(strategy_name)
     strategy = create_strategy(strategy_name, **options)
     definition = {

@@ -13,7 +13,8 @@ import pytest
 from hwnas.errors import ConfigError, DataError
 from hwnas.hardware import lut as lut_mod
 from hwnas.hardware.analytic import fbnet_params_flops, nb201_params_flops
-from hwnas.hardware.lut import LatencyLUT, build_lut, decompose, op_configs
+from hwnas.hardware.lut import LatencyLUT, build_lut
+from hwnas.hardware.lut_ops import OpSpec, decompose, op_configs
 from hwnas.hardware.measured import Measurement
 from hwnas.spaces import FBNetSpace, NB201Space
 
@@ -29,7 +30,7 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-def _op_costs(specs: dict[str, lut_mod.OpSpec]) -> dict[str, tuple[float, int]]:
+def _op_costs(specs: dict[str, OpSpec]) -> dict[str, tuple[float, int]]:
     """MACs and parameters of each op config, counted by running it on its input shape.
 
     Forward hooks on every conv and linear count ``output elements x (C_in / groups) x kernel

@@ -8,17 +8,16 @@ import numpy as np
 import pytest
 
 from hwnas.errors import ConfigError
-from hwnas.hardware import measured
+from hwnas.hardware import measured, noise
+from hwnas.hardware.backends import export_onnx, onnx_session
 from hwnas.hardware.measured import (
     Measurement,
     block_samples,
-    export_onnx,
     measure_arch,
     measure_latency,
-    noise_floor,
-    onnx_session,
     summarize,
 )
+from hwnas.hardware.noise import noise_floor
 from hwnas.spaces import NB201Space
 
 torch = pytest.importorskip("torch")
@@ -143,7 +142,7 @@ def test_noise_floor_pairs_two_passes(monkeypatch: pytest.MonkeyPatch) -> None:
         second = calls.count(i) == 2
         return _fake(10.0 * (factors[i] if second else 1.0))
 
-    monkeypatch.setattr(measured, "measure_arch", fake_measure)
+    monkeypatch.setattr(noise, "measure_arch", fake_measure)
     seen: list[tuple[int, int]] = []
     out = noise_floor(space, archs, progress=lambda d, t: seen.append((d, t)))
     assert calls == [0, 1, 2, 3, 3, 2, 1, 0]  # second pass in reverse order

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from hwnas.errors import ConfigError, DataError
-from hwnas.hardware.predictor import KINDS, LatencyPredictor, evaluate_predictions
+from hwnas.hardware.accuracy import evaluate_predictions
+from hwnas.hardware.predictor import KINDS, LatencyPredictor
 from hwnas.spaces import create_space
 
 

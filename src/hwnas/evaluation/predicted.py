@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from hwnas.errors import ConfigError
 from hwnas.evaluation.base import Evaluator, EvaluatorContext
-from hwnas.hardware.predictor import META_FILE, LatencyPredictor, space_options
+from hwnas.hardware.predictor import LatencyPredictor
+from hwnas.hardware.predictor_io import META_FILE, space_options
 
 if TYPE_CHECKING:
     from hwnas.spaces.base import Arch

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from hwnas.errors import ConfigError
+from hwnas.hardware.accuracy import evaluate_predictions
 from hwnas.hardware.fingerprint import device_fingerprint
 from hwnas.hardware.lut import LatencyLUT, build_lut
 from hwnas.hardware.measured import (
@@ -26,9 +27,9 @@ from hwnas.hardware.measured import (
     DEFAULT_REPEATS,
     DEFAULT_WARMUP,
     measure_arch,
-    relative_differences,
 )
-from hwnas.hardware.predictor import LatencyPredictor, evaluate_predictions
+from hwnas.hardware.noise import relative_differences
+from hwnas.hardware.predictor import LatencyPredictor
 from hwnas.spaces.base import Arch, SearchSpace
 
 Progress = Callable[[str, int, int], None]

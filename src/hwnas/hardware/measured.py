@@ -12,6 +12,9 @@ on the calling thread, so on a quiet machine the two agree; on a shared machine 
 leaves out the time the process waits while others run (on a busy shared 2-core VM, two passes
 over 30 NB201 networks agreed far better with it than with the wall clock).
 
+The backends' plumbing (thread pinning, ONNX export and sessions) is in
+:mod:`hwnas.hardware.backends`; how well two measurements agree, in :mod:`hwnas.hardware.noise`.
+
 Example:
     >>> from hwnas.spaces import NB201Space
     >>> space = NB201Space()
@@ -25,20 +28,18 @@ Example:
 from __future__ import annotations
 
 import gc
-import io
 import logging
 import math
 import time
-import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hwnas.errors import ConfigError, MissingExtraError, require_torch
+from hwnas.errors import ConfigError, require_torch
+from hwnas.hardware.backends import export_onnx, onnx_session, pinned_threads
 from hwnas.hardware.fingerprint import check_backend, check_threads
 from hwnas.registry import closest
 
@@ -51,7 +52,6 @@ Progress = Callable[[int, int], None]
 DEFAULT_WARMUP = 5
 DEFAULT_REPEATS = 15
 DEFAULT_MIN_BLOCK_S = 0.02
-ONNX_OPSET = 17
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.thread_time}
 BUSY_CPU_SHARE = 0.8  # below this, a one-thread wall-clock measurement waited for other processes
 _busy_warned = False
@@ -111,67 +111,6 @@ def check_measure_options(
         raise ConfigError(
             f"min_block_s must be a number of seconds in (0, 10], got {min_block_s!r}"
         )
-
-
-@contextmanager
-def pinned_threads(threads: int) -> Iterator[None]:
-    """Set PyTorch's intra-op threads for the block, then restore the previous count."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def export_onnx(module: Any, input_shape: Sequence[int], *, batch: int = 1) -> bytes:
-    """Export ``module`` (in eval mode) to an in-memory ONNX model for a fixed input shape.
-
-    Uses the TorchScript-based exporter (``dynamo=False``): the new one needs ``onnxscript``.
-    An NB201/FBNet network takes 1-2 s on one thread; unpinned threads on a busy machine, 8 s.
-
-    Example:
-        >>> import torch
-        >>> len(export_onnx(torch.nn.Conv2d(3, 8, 3), (3, 8, 8))) > 0
-        True
-    """
-    require_torch("exporting networks to ONNX")
-    import torch
-
-    module.eval()
-    x = torch.zeros(batch, *input_shape)
-    buf = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        # The legacy exporter announces its own deprecation on every call.
-        warnings.simplefilter("ignore")
-        torch.onnx.export(  # the legacy exporter accepts a file object
-            module,
-            (x,),
-            buf,  # type: ignore[arg-type]
-            opset_version=ONNX_OPSET,
-            dynamo=False,
-            input_names=["input"],
-            output_names=["output"],
-            do_constant_folding=True,
-        )
-    return buf.getvalue()
-
-
-def onnx_session(model: bytes, *, threads: int = 1) -> Any:
-    """An ONNX Runtime CPU session for ``model`` with pinned threads and all graph optimisations."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise MissingExtraError("onnxruntime", "torch", "the onnxruntime backend") from None
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3
-    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
 
 def block_samples(
@@ -378,84 +317,3 @@ def measure_arch(
         min_block_s=min_block_s,
         clock=clock,
     )
-
-
-def relative_differences(first: Sequence[float], second: Sequence[float]) -> np.ndarray:
-    """``|a - b| / ((a + b) / 2)`` per pair: the symmetric relative difference."""
-    a = np.asarray(first, dtype=np.float64)
-    b = np.asarray(second, dtype=np.float64)
-    return np.abs(a - b) / ((a + b) / 2.0)
-
-
-def noise_floor(
-    space: SearchSpace,
-    archs: Sequence[Arch],
-    *,
-    backend: str = "torch",
-    batch: int = 1,
-    threads: int = 1,
-    warmup: int = DEFAULT_WARMUP,
-    repeats: int = DEFAULT_REPEATS,
-    min_block_s: float = DEFAULT_MIN_BLOCK_S,
-    clock: str = "wall",
-    progress: Progress | None = None,
-) -> dict[str, Any]:
-    """How well two measurements of the same networks agree: the best any predictor can do.
-
-    Two passes over ``archs``, the second in reverse order, so the two measurements of a network
-    lie far apart in time and slow drifts of the machine show up as disagreement. Each pass
-    builds the network afresh.
-
-    Args:
-        space: the search space the archs belong to.
-        archs: at least one architecture.
-        progress: called as ``progress(done, total)`` after each of the ``2 * len(archs)``
-            measurements.
-        backend, batch, threads, warmup, repeats, min_block_s, clock: as in
-            :func:`measure_latency`.
-
-    Returns:
-        ``n``, ``within_5pct`` and ``within_10pct`` (share of networks whose two medians differ
-        by at most 5 % / 10 % of their mean), ``median_abs_rel_diff``, ``max_abs_rel_diff``;
-        the same four with suffix ``_min`` for the fastest-block estimate; ``median_cv``
-        (median within-measurement CV), ``median_cpu_share`` (see :class:`Measurement`; well
-        below 1 means a busy machine), ``seconds_per_measurement``, and the two passes' medians
-        ``first_ms`` and ``second_ms`` in the order of ``archs``.
-    """
-    if not archs:
-        raise ConfigError("noise_floor needs at least one architecture")
-    opts: dict[str, Any] = {
-        "backend": backend,
-        "batch": batch,
-        "threads": threads,
-        "warmup": warmup,
-        "repeats": repeats,
-        "min_block_s": min_block_s,
-        "clock": clock,
-    }
-    n = len(archs)
-    passes: list[list[Measurement]] = [[], []]
-    start = time.perf_counter()
-    for p, order in enumerate((range(n), reversed(range(n)))):
-        for i in order:
-            passes[p].append(measure_arch(space, archs[i], **opts))
-            if progress is not None:
-                progress(p * n + len(passes[p]), 2 * n)
-    elapsed = time.perf_counter() - start
-    first, second = passes[0], passes[1][::-1]  # both in the order of archs
-    out: dict[str, Any] = {"n": n}
-    for suffix, stat in (("", "median_ms"), ("_min", "min_ms")):
-        rel = relative_differences(
-            [getattr(m, stat) for m in first], [getattr(m, stat) for m in second]
-        )
-        out[f"within_5pct{suffix}"] = float(np.mean(rel <= 0.05))
-        out[f"within_10pct{suffix}"] = float(np.mean(rel <= 0.10))
-        out[f"median_abs_rel_diff{suffix}"] = float(np.median(rel))
-        out[f"max_abs_rel_diff{suffix}"] = float(np.max(rel))
-    both = first + second
-    out["median_cv"] = float(np.median([m.cv for m in both]))
-    out["median_cpu_share"] = float(np.median([m.cpu_share for m in both]))
-    out["seconds_per_measurement"] = elapsed / (2 * n)
-    out["first_ms"] = [m.median_ms for m in first]
-    out["second_ms"] = [m.median_ms for m in second]
-    return out

@@ -24,7 +24,8 @@ scale and a shift per channel; other parameters count as they are. Per-channel q
 and int32 biases are not modelled. ``fold_bn=False`` counts every parameter once.
 
 kB = 1024 bytes. NB201's ``none`` edge is built as ``zeros_like`` + add and counted as the graph
-runs it (a deployment compiler would drop it).
+runs it (a deployment compiler would drop it). The traces come from
+:mod:`hwnas.hardware.memory_trace`; this module turns them into the peak and the flash figure.
 
 Example:
     >>> from hwnas.spaces import create_space
@@ -38,48 +39,21 @@ Example:
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
-from torch.fx import symbolic_trace
-from torch.fx.passes.shape_prop import ShapeProp
-from torch.overrides import TorchFunctionMode
 
 from hwnas.errors import ConfigError
+from hwnas.hardware.memory_trace import Recorder, Tracer, storage_ptr, trace_network
 
 if TYPE_CHECKING:
-    from torch.fx import Node
-
     from hwnas.spaces.base import Arch, SearchSpace
 
-log = logging.getLogger(__name__)
-
-Tracer = Literal["auto", "fx", "hooks"]
 KB = 1024
-
-# Calls that only read a tensor's metadata; they neither allocate nor keep the tensor alive.
-_METADATA_OPS = frozenset(
-    {"size", "dim", "ndimension", "numel", "nelement", "getattr", "__get__", "__len__", "stride"}
-    | {"is_contiguous", "element_size", "data_ptr", "get_device", "is_floating_point", "type"}
-)
-# Element-wise ops that may write into a dying input (``inplace=True``).
-_ELEMENTWISE_OPS = frozenset(
-    {"relu", "relu_", "relu6", "hardtanh", "hardtanh_", "hardswish", "hardsigmoid", "sigmoid"}
-    | {"silu", "gelu", "tanh", "leaky_relu", "elu", "selu", "celu", "mish", "batch_norm"}
-    | {"dropout", "neg", "clamp", "clip", "abs", "exp", "add", "add_", "sub", "mul", "div"}
-    | {"__add__", "__radd__", "__iadd__", "__sub__", "__rsub__", "__mul__", "__rmul__"}
-    | {"__imul__", "__truediv__"}
-)
-_ELEMENTWISE_MODULES: tuple[type[nn.Module], ...] = (
-    *(nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.Sigmoid),
-    *(nn.SiLU, nn.GELU, nn.Tanh, nn.ELU, nn.SELU, nn.CELU, nn.Mish, nn.PReLU, nn.Dropout),
-    nn.modules.batchnorm._BatchNorm,
-)
 _WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear)
 
 
@@ -112,148 +86,6 @@ class MemoryReport:
     def metrics(self) -> dict[str, float]:
         """``peak_sram_kb`` and ``flash_kb``, the metric names studies use."""
         return {"peak_sram_kb": self.peak_sram_kb, "flash_kb": self.flash_kb}
-
-
-@dataclass
-class _Step:
-    name: str
-    op: str
-    module: str | None
-    elementwise: bool
-    reads: list[int]
-    allocs: list[int]
-
-
-class _Recorder:
-    """Collects operators and the activation buffers (storages) they read and allocate."""
-
-    def __init__(self, weights: set[int]) -> None:
-        self.steps: list[_Step] = []
-        self.elems: list[int] = []  # elements of each buffer
-        self.producer: list[int] = []  # step that allocated each buffer
-        self._weights = weights  # storages of parameters and module buffers
-        self._by_ptr: dict[int, int] = {}
-        self._keep: list[torch.Tensor] = []  # keeps storages alive so addresses stay unique
-
-    def add_weights(self, value: Any) -> None:
-        self._weights.update(_ptr(t) for t in _tensors(value))
-
-    def record(self, name: str, op: str, module: str | None, ew: bool, ins: Any, out: Any) -> None:
-        """One operator; ``ew``: element-wise (may run in place)."""
-        outs = _tensors(out)
-        if not outs and op in _METADATA_OPS:
-            return
-        reads: list[int] = []
-        for t in _tensors(ins):
-            b = self._by_ptr.get(_ptr(t))
-            if b is not None and b not in reads:
-                reads.append(b)
-        allocs: list[int] = []
-        aliases = False
-        for t in outs:
-            ptr = _ptr(t)
-            if ptr in self._by_ptr:
-                aliases = True
-            elif ptr and ptr not in self._weights:
-                self._by_ptr[ptr] = len(self.elems)
-                allocs.append(len(self.elems))
-                self.elems.append(t.untyped_storage().nbytes() // t.element_size())
-                self.producer.append(len(self.steps))
-                self._keep.append(t)
-        if reads or allocs or aliases:
-            self.steps.append(_Step(name, op, module, ew, reads, allocs))
-
-
-def _tensors(value: Any) -> list[torch.Tensor]:
-    """The tensors inside nested lists, tuples and dicts."""
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, (list, tuple)):
-        return [t for v in value for t in _tensors(v)]
-    return []
-
-
-def _ptr(t: torch.Tensor) -> int:
-    return int(t.untyped_storage().data_ptr())
-
-
-def _fx_trace(net: nn.Module, x: torch.Tensor, rec: _Recorder) -> None:
-    gm = symbolic_trace(net)
-    modules = dict(gm.named_modules())
-
-    class _Prop(ShapeProp):
-        def run_node(self, n: Node) -> Any:
-            inputs = [self.env[a] for a in n.all_input_nodes]
-            result = super().run_node(n)
-            if n.op == "get_attr":  # parameters and constants live in flash, not SRAM
-                rec.add_weights(result)
-                return result
-            if n.op == "call_module":
-                mod = modules[str(n.target)]
-                op, module = type(mod).__name__, str(n.target)
-                elementwise = isinstance(mod, _ELEMENTWISE_MODULES)
-            else:
-                op = n.target if isinstance(n.target, str) else _name(n.target)
-                op, module = ("input" if n.op == "placeholder" else op), None
-                elementwise = n.op in ("call_function", "call_method") and op in _ELEMENTWISE_OPS
-            rec.record(n.name, op, module, elementwise, inputs, result)
-            return result
-
-    prop = _Prop(gm)
-    prop.garbage_collect_values = False  # keep every value: storage addresses must stay unique
-    prop.propagate(x)
-
-
-def _name(target: Any) -> str:
-    return str(getattr(target, "__name__", target))
-
-
-class _FunctionTrace(TorchFunctionMode):
-    def __init__(self, rec: _Recorder, stack: list[str]) -> None:
-        super().__init__()
-        self.rec, self.stack = rec, stack
-
-    def __torch_function__(
-        self, func: Any, types: Any, args: Sequence[Any] = (), kwargs: Any = None
-    ) -> Any:
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        op = _name(func)
-        module = self.stack[-1] if self.stack else None
-        name = f"{module or 'forward'}:{op}#{len(self.rec.steps)}"  # index in the timeline
-        self.rec.record(name, op, module, op in _ELEMENTWISE_OPS, (args, kwargs), out)
-        return out
-
-
-class _Where:
-    """Names of the modules running now, innermost last (kept by forward hooks)."""
-
-    def __init__(self) -> None:
-        self.stack: list[str] = []
-
-    def enter(self, qualname: str) -> Any:
-        return lambda *_: self.stack.append(qualname)  # returns None: the input is kept
-
-    def leave(self, *_: Any) -> None:  # returns None: the output is kept
-        self.stack.pop()
-
-
-def _hooks_trace(net: nn.Module, x: torch.Tensor, rec: _Recorder) -> None:
-    where, handles = _Where(), []
-    for qualname, mod in net.named_modules():
-        if qualname:
-            handles.append(mod.register_forward_pre_hook(where.enter(qualname)))
-            handles.append(mod.register_forward_hook(where.leave))
-    rec.record("x", "input", None, False, (), x)
-    try:
-        with _FunctionTrace(rec, where.stack):
-            out = net(x)
-    finally:
-        for h in handles:
-            h.remove()
-    rec.record("output", "output", None, False, out, None)
 
 
 def _check_bits(name: str, value: object) -> int:
@@ -301,40 +133,23 @@ def network_memory(
         raise ConfigError(f"input_shape must be positive integers like (3, 32, 32), got {shape!r}")
     if tracer not in ("auto", "fx", "hooks"):
         raise ConfigError(f"tracer must be 'auto', 'fx' or 'hooks', got {tracer!r}")
-    weights = {_ptr(t) for t in (*net.parameters(), *net.buffers())}
+    weights = {storage_ptr(t) for t in (*net.parameters(), *net.buffers())}
     dtype = next((p.dtype for p in net.parameters() if p.is_floating_point()), torch.float32)
     x = torch.zeros((1, *shape), dtype=dtype)
     flags = [(m, m.training) for m in net.modules()]
     net.eval()
     try:
         with torch.no_grad():
-            rec, used = _trace(net, x, weights, tracer)
+            rec, used = trace_network(net, x, weights, tracer)
     finally:
         for m, training in flags:
             m.training = training
     return _report(net, rec, used, act_bits, weight_bits, fold_bn, inplace)
 
 
-def _trace(
-    net: nn.Module, x: torch.Tensor, weights: set[int], tracer: Tracer
-) -> tuple[_Recorder, str]:
-    if tracer != "hooks":
-        rec = _Recorder(weights)
-        try:
-            _fx_trace(net, x, rec)
-            return rec, "fx"
-        except Exception as exc:
-            if tracer == "fx":
-                raise
-            log.debug("fx could not trace %s (%s); using the hooks trace", type(net).__name__, exc)
-    rec = _Recorder(weights)
-    _hooks_trace(net, x, rec)
-    return rec, "hooks"
-
-
 def _report(
     net: nn.Module,
-    rec: _Recorder,
+    rec: Recorder,
     tracer: str,
     act_bits: int,
     weight_bits: int,
@@ -394,7 +209,7 @@ def _report(
 
 
 def _flash_bytes(
-    net: nn.Module, rec: _Recorder, readers: list[int], weight_bits: int, fold_bn: bool
+    net: nn.Module, rec: Recorder, readers: list[int], weight_bits: int, fold_bn: bool
 ) -> int:
     modules = dict(net.named_modules())
     folded: set[str] = set()  # BN modules folded away

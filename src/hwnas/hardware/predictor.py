@@ -14,7 +14,9 @@ Three kinds, fitted on measured (architecture, latency) pairs:
 
 Saved folders hold readable files only (no pickle): ``predictor.json`` (kind, space and options,
 device, feature names, training metadata, ridge/FLOPs coefficients) and, for ``gbdt``,
-LightGBM's text model ``model.txt`` (its checksum is in the JSON).
+LightGBM's text model ``model.txt`` (its checksum is in the JSON), written and checked by
+:mod:`hwnas.hardware.predictor_io`. :func:`hwnas.hardware.accuracy.evaluate_predictions` scores
+predictions against measurements.
 
 Example:
     >>> import numpy as np
@@ -32,9 +34,8 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +44,24 @@ from numpy.typing import ArrayLike
 
 from hwnas.errors import ConfigError, DataError, HwnasError, MissingExtraError
 from hwnas.hardware.features import feature_matrix, feature_names
+from hwnas.hardware.predictor_io import (
+    FORMAT,
+    FORMAT_VERSION,
+    META_FILE,
+    MODEL_FILE,
+    check_linear,
+    import_lightgbm,
+    load_booster,
+    meta_field,
+    package_versions,
+    space_options,
+    write_atomic,
+)
 from hwnas.registry import closest
 from hwnas.spaces.base import Arch, SearchSpace
 
 KINDS = ("gbdt", "ridge", "flops")
 DEFAULT_LOG_TARGET = {"gbdt": True, "ridge": False, "flops": False}
-FORMAT = "hwnas-latency-predictor"
-FORMAT_VERSION = 1
-META_FILE = "predictor.json"
-MODEL_FILE = "model.txt"
 LOG_FLOOR_MS = 1e-6  # guards log(0); the tables' smallest latency is 0.003 ms
 GBDT_PARAMS: dict[str, Any] = {
     "objective": "regression",
@@ -71,27 +81,6 @@ GBDT_PARAMS: dict[str, Any] = {
 }
 GBDT_ROUNDS = 400
 RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-4, 3, 15))
-
-
-def _lightgbm() -> Any:
-    try:
-        import lightgbm
-    except ImportError:
-        raise MissingExtraError("lightgbm", "ml", "the gbdt latency predictor") from None
-    return lightgbm
-
-
-def space_options(space: SearchSpace) -> dict[str, Any]:
-    """The space's constructor options, read back from its attributes (for saving)."""
-    import inspect
-
-    out: dict[str, Any] = {}
-    for name, p in inspect.signature(type(space).__init__).parameters.items():
-        if p.kind is p.KEYWORD_ONLY and hasattr(space, name):
-            value = getattr(space, name)
-            if isinstance(value, (int, float, str, bool)) or value is None:
-                out[name] = value
-    return out
 
 
 class LatencyPredictor:
@@ -149,7 +138,7 @@ class LatencyPredictor:
         self.feature_names = names
         target = np.log(np.maximum(y, LOG_FLOOR_MS)) if self.log_target else y
         if self.kind == "gbdt":
-            lgb = _lightgbm()
+            lgb = import_lightgbm()
             params = {**GBDT_PARAMS, "seed": self.seed}
             # LightGBM rejects some characters in names; the real ones are in predictor.json.
             data = lgb.Dataset(X, target, feature_name=[f"f{i}" for i in range(X.shape[1])])
@@ -221,17 +210,17 @@ class LatencyPredictor:
             "device": self.device,
             "feature_names": self.feature_names,
             "training": self.training,
-            "versions": _versions(self.kind),
+            "versions": package_versions(self.kind),
         }
         if self.kind == "gbdt":
             text = self._booster.model_to_string()
-            _write_atomic(out / MODEL_FILE, text)
+            write_atomic(out / MODEL_FILE, text)
             meta["model_file"] = MODEL_FILE
             meta["model_sha256"] = hashlib.sha256(text.encode()).hexdigest()
         else:
             meta["model"] = self._linear
             (out / MODEL_FILE).unlink(missing_ok=True)  # a gbdt saved here before
-        _write_atomic(out / META_FILE, json.dumps(meta, indent=1) + "\n")
+        write_atomic(out / META_FILE, json.dumps(meta, indent=1) + "\n")
         return out
 
     @classmethod
@@ -257,16 +246,16 @@ class LatencyPredictor:
                 f"{where} has format version {meta.get('version')!r}; this hwnas reads "
                 f"version {FORMAT_VERSION}; fit and save the predictor again"
             )
-        kind = _field(meta, "kind", str, where)
+        kind = meta_field(meta, "kind", str, where)
         if kind not in KINDS:
             raise DataError(f"{where}: unknown kind {kind!r}; {closest(kind, KINDS)}")
-        spec = _field(meta, "space", dict, where)
+        spec = meta_field(meta, "space", dict, where)
         options = spec.get("options") or {}
-        training = _field(meta, "training", dict, where)
+        training = meta_field(meta, "training", dict, where)
         device, seed = meta.get("device"), training.get("seed")
         p = cls(
             kind,
-            log_target=_field(meta, "log_target", bool, where),
+            log_target=meta_field(meta, "log_target", bool, where),
             seed=seed if isinstance(seed, int) else 0,
             device=device if isinstance(device, str) else None,
         )
@@ -279,7 +268,7 @@ class LatencyPredictor:
             current = feature_names(space)
         except HwnasError as exc:
             raise DataError(f"{where}: its space cannot be built: {exc}") from None
-        names = _field(meta, "feature_names", list, where)
+        names = meta_field(meta, "feature_names", list, where)
         if names != current:
             diff = next(
                 (f"{a!r} vs {b!r}" for a, b in zip(names, current) if a != b),
@@ -291,9 +280,11 @@ class LatencyPredictor:
             )
         p.space, p.feature_names, p.training = space, names, training
         if kind == "gbdt":
-            p._booster = _load_booster(root / MODEL_FILE, meta, where)
+            p._booster = load_booster(root / MODEL_FILE, meta, where)
         else:
-            p._linear = _check_linear(_field(meta, "model", dict, where), kind, len(names), where)
+            p._linear = check_linear(
+                meta_field(meta, "model", dict, where), kind, len(names), where
+            )
         return p
 
 
@@ -328,102 +319,4 @@ def _fit_ridge(X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         "coef": [float(c) for c in model.coef_],
         "mean": [float(m) for m in mean],
         "scale": [float(s) for s in scale],
-    }
-
-
-def _versions(kind: str) -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    def get(pkg: str) -> str:
-        try:
-            return version(pkg)
-        except PackageNotFoundError:
-            return "unknown"
-
-    return {pkg: get(pkg) for pkg in ("hwnas", "lightgbm" if kind == "gbdt" else "scikit-learn")}
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _field(meta: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
-    value = meta.get(key)
-    if not isinstance(value, kind):
-        raise DataError(
-            f"{where}: field {key!r} is missing or not a {kind.__name__}; save the predictor again"
-        )
-    return value
-
-
-def _check_linear(model: dict[str, Any], kind: str, n_features: int, where: str) -> dict[str, Any]:
-    keys = ("slope", "intercept") if kind == "flops" else ("intercept", "coef", "mean", "scale")
-    for k in keys:
-        v = model.get(k)
-        ok = (
-            isinstance(v, list) and len(v) == n_features and all(isinstance(x, float) for x in v)
-            if k in ("coef", "mean", "scale")
-            else isinstance(v, (int, float)) and not isinstance(v, bool)
-        )
-        if not ok:
-            raise DataError(f"{where}: model field {k!r} is missing or malformed; save it again")
-    return model
-
-
-def _load_booster(path: Path, meta: Mapping[str, Any], where: str) -> Any:
-    if not path.is_file():
-        raise DataError(f"{path} is missing; a gbdt predictor keeps its trees there")
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path} is not readable text ({exc}); save the predictor again") from None
-    if hashlib.sha256(text.encode()).hexdigest() != meta.get("model_sha256"):
-        raise DataError(
-            f"{path} does not match the checksum in {where} (damaged or edited); "
-            "save the predictor again"
-        )
-    lgb = _lightgbm()
-    try:
-        booster = lgb.Booster(model_str=text)
-    except Exception as exc:  # LightGBM raises its own error type for any parse failure
-        raise DataError(f"{path} is not a LightGBM text model ({exc})") from None
-    if booster.num_feature() != len(meta["feature_names"]):
-        raise DataError(f"{path} expects {booster.num_feature()} features; save it again")
-    return booster
-
-
-def evaluate_predictions(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]:
-    """Accuracy figures of predicted against measured latencies.
-
-    Returns ``share_within_5pct`` / ``share_within_10pct`` (fraction of |pred - true| / true
-    at most 5 / 10 %, inclusive up to 1e-9 rounding), ``rmspe_pct`` and ``mape_pct`` (root mean
-    square / mean absolute percentage error), ``spearman``, ``kendall_tau`` (NaN when either side
-    is constant) and ``n``.
-
-    Example:
-        >>> evaluate_predictions([100, 100, 100, 100], [104, 95, 110, 80])["share_within_5pct"]
-        0.5
-    """
-    from scipy import stats
-
-    t = np.asarray(y_true, dtype=np.float64)
-    p = np.asarray(y_pred, dtype=np.float64)
-    if t.shape != p.shape or t.ndim != 1:
-        raise ConfigError(f"need two equal-length 1-D sequences, got {t.shape} and {p.shape}")
-    if len(t) == 0:
-        raise ConfigError("need at least one latency to evaluate predictions")
-    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(p))) or np.any(t <= 0):
-        raise ConfigError("measured latencies must be finite and > 0, predictions finite")
-    rel = np.abs(p - t) / t
-    ranked = len(t) > 1 and np.ptp(t) > 0 and np.ptp(p) > 0  # else correlation is undefined
-    return {
-        "share_within_5pct": float(np.mean(rel <= 0.05 + 1e-9)),
-        "share_within_10pct": float(np.mean(rel <= 0.10 + 1e-9)),
-        "rmspe_pct": float(100 * np.sqrt(np.mean(rel**2))),
-        "mape_pct": float(100 * np.mean(rel)),
-        "spearman": float(stats.spearmanr(t, p).statistic) if ranked else float("nan"),
-        "kendall_tau": float(stats.kendalltau(t, p).statistic) if ranked else float("nan"),
-        "n": len(t),
     }

@@ -36,8 +36,9 @@ import numpy as np
 from hwnas.errors import ConfigError, DataError, HwnasError
 from hwnas.evaluation.base import MissingArchError
 from hwnas.evaluation.data import NB201_FILES, data_dir_candidates, find_data_dir, load_nb201_tables
+from hwnas.hardware.accuracy import evaluate_predictions
 from hwnas.hardware.features import feature_matrix, feature_names
-from hwnas.hardware.predictor import KINDS, LatencyPredictor, evaluate_predictions
+from hwnas.hardware.predictor import KINDS, LatencyPredictor
 from hwnas.registry import closest
 from hwnas.spaces.base import Arch, SearchSpace
 
@@ -215,7 +216,7 @@ def validate_on_table(
     Returns:
         ``{"space", "device", "metric", "n_train", "n_test", "n_degenerate_test", "seed",
         "models": {kind: {"all": figures, "non_degenerate": figures, "fit_s": seconds}}}``
-        where figures are :func:`~hwnas.hardware.predictor.evaluate_predictions`'s dict.
+        where figures are :func:`~hwnas.hardware.accuracy.evaluate_predictions`'s dict.
 
     Example (needs the tables)::
 

@@ -1,0 +1,109 @@
+"""The noise floor of latency measurements: how well two passes over the same networks agree.
+
+No predictor can agree with a measurement better than a second measurement of the same network
+does. :func:`noise_floor` measures each network twice, the passes far apart in time, and reports
+the share of networks whose two medians lie within 5 % and 10 % of each other;
+:func:`relative_differences` is the symmetric relative difference it (and calibration) uses.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hwnas.errors import ConfigError
+from hwnas.hardware.measured import (
+    DEFAULT_MIN_BLOCK_S,
+    DEFAULT_REPEATS,
+    DEFAULT_WARMUP,
+    Measurement,
+    Progress,
+    measure_arch,
+)
+
+if TYPE_CHECKING:
+    from hwnas.spaces.base import Arch, SearchSpace
+
+
+def relative_differences(first: Sequence[float], second: Sequence[float]) -> np.ndarray:
+    """``|a - b| / ((a + b) / 2)`` per pair: the symmetric relative difference."""
+    a = np.asarray(first, dtype=np.float64)
+    b = np.asarray(second, dtype=np.float64)
+    return np.abs(a - b) / ((a + b) / 2.0)
+
+
+def noise_floor(
+    space: SearchSpace,
+    archs: Sequence[Arch],
+    *,
+    backend: str = "torch",
+    batch: int = 1,
+    threads: int = 1,
+    warmup: int = DEFAULT_WARMUP,
+    repeats: int = DEFAULT_REPEATS,
+    min_block_s: float = DEFAULT_MIN_BLOCK_S,
+    clock: str = "wall",
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """How well two measurements of the same networks agree: the best any predictor can do.
+
+    Two passes over ``archs``, the second in reverse order, so the two measurements of a network
+    lie far apart in time and slow drifts of the machine show up as disagreement. Each pass
+    builds the network afresh.
+
+    Args:
+        space: the search space the archs belong to.
+        archs: at least one architecture.
+        progress: called as ``progress(done, total)`` after each of the ``2 * len(archs)``
+            measurements.
+        backend, batch, threads, warmup, repeats, min_block_s, clock: as in
+            :func:`measure_latency`.
+
+    Returns:
+        ``n``, ``within_5pct`` and ``within_10pct`` (share of networks whose two medians differ
+        by at most 5 % / 10 % of their mean), ``median_abs_rel_diff``, ``max_abs_rel_diff``;
+        the same four with suffix ``_min`` for the fastest-block estimate; ``median_cv``
+        (median within-measurement CV), ``median_cpu_share`` (see :class:`Measurement`; well
+        below 1 means a busy machine), ``seconds_per_measurement``, and the two passes' medians
+        ``first_ms`` and ``second_ms`` in the order of ``archs``.
+    """
+    if not archs:
+        raise ConfigError("noise_floor needs at least one architecture")
+    opts: dict[str, Any] = {
+        "backend": backend,
+        "batch": batch,
+        "threads": threads,
+        "warmup": warmup,
+        "repeats": repeats,
+        "min_block_s": min_block_s,
+        "clock": clock,
+    }
+    n = len(archs)
+    passes: list[list[Measurement]] = [[], []]
+    start = time.perf_counter()
+    for p, order in enumerate((range(n), reversed(range(n)))):
+        for i in order:
+            passes[p].append(measure_arch(space, archs[i], **opts))
+            if progress is not None:
+                progress(p * n + len(passes[p]), 2 * n)
+    elapsed = time.perf_counter() - start
+    first, second = passes[0], passes[1][::-1]  # both in the order of archs
+    out: dict[str, Any] = {"n": n}
+    for suffix, stat in (("", "median_ms"), ("_min", "min_ms")):
+        rel = relative_differences(
+            [getattr(m, stat) for m in first], [getattr(m, stat) for m in second]
+        )
+        out[f"within_5pct{suffix}"] = float(np.mean(rel <= 0.05))
+        out[f"within_10pct{suffix}"] = float(np.mean(rel <= 0.10))
+        out[f"median_abs_rel_diff{suffix}"] = float(np.median(rel))
+        out[f"max_abs_rel_diff{suffix}"] = float(np.max(rel))
+    both = first + second
+    out["median_cv"] = float(np.median([m.cv for m in both]))
+    out["median_cpu_share"] = float(np.median([m.cpu_share for m in both]))
+    out["seconds_per_measurement"] = elapsed / (2 * n)
+    out["first_ms"] = [m.median_ms for m in first]
+    out["second_ms"] = [m.median_ms for m in second]
+    return out

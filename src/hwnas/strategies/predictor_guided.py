@@ -1,0 +1,469 @@
+"""Predictor-guided multi-objective search in the style of DyNAS-T's LINAS.
+
+Real evaluations alternate with searches over predictions:
+
+1. an initial design of ``initial_samples`` architectures, stratified over the space's cheap
+   metrics (FLOPs, parameters) so that it spans the cost range, or uniformly random;
+2. then, in rounds: fit one predictor per objective and per constrained metric on everything
+   told so far (features: the one-hot encoding, plus the cheap metrics, which are exact for any
+   candidate and free); run NSGA-II over the space's operators on the predicted objectives
+   (thousands of predicted candidates); choose the next ``batch_size`` architectures among the
+   candidates never asked for, greedily maximising the hypervolume their optimistic
+   predictions (mean minus ``exploration`` times the predictor's spread) add to the evaluated
+   front. With one objective the criterion is expected improvement.
+
+Constraints are feasibility-first: candidates predicted to violate one are chosen only when no
+candidate is predicted feasible (the least violating first). Objectives and constraints on
+cheap metrics are computed exactly rather than predicted. The strategy never reads evaluator
+tables and never sees the study's budget: its behaviour over the first B evaluations is the
+same for any budget.
+
+The quality of each predictor is measured honestly: every chosen architecture's prediction is
+kept, and when its result is told, the pair counts towards the Kendall tau that
+:meth:`PredictorGuided.diagnostics` reports (over the last ``window`` such pairs).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from hwnas.errors import ConfigError
+from hwnas.pareto import non_dominated_mask
+from hwnas.predictors import PREDICTORS, create_predictor, rank_quality
+from hwnas.predictors.base import Predictor
+from hwnas.predictors.targets import NormalScores
+from hwnas.registry import check_options
+from hwnas.spaces.base import Arch, CategoricalSpace
+from hwnas.strategies.base import SearchExhausted, Strategy, rank_and_crowding
+from hwnas.strategies.inner_search import Candidates, evolve, select_batch
+from hwnas.trial import Observation
+
+INITIAL_DESIGNS = ("stratified", "random")
+SCALES = ("linear", "normal")
+REF_MARGIN = 0.1  # reference point beyond the nadir, in units of the objective's span
+REF_QUANTILE = 0.95  # reference point: no worse than 95 % of the evaluated values, per objective
+
+
+class PredictorGuided(Strategy):
+    """LINAS-style search: predictors per objective, NSGA-II over predictions, HV-greedy batches.
+
+    Args:
+        predictor: registered predictor (``list_predictors()``) fitted for every predicted metric.
+        predictor_options: options of that predictor (its ``seed`` comes from the study's rng).
+        initial_samples: architectures evaluated before the first predictor is fitted.
+        initial_design: ``stratified`` over the cheap metrics, or ``random``.
+        batch_size: architectures chosen per round (the predictors are refitted between rounds).
+        population_size: NSGA-II population of the inner search.
+        generations: NSGA-II generations of the inner search.
+        exploration: weight of the predictor's spread in the optimistic predictions.
+        use_cheap_metrics: append the cheap metrics to the one-hot features.
+        window: out-of-sample predictions the reported rank quality is measured on.
+
+    Example (config)::
+
+        strategy: {name: linas, predictor: rf, batch_size: 10}
+    """
+
+    def __init__(
+        self,
+        *,
+        predictor: str = "gp",
+        predictor_options: Mapping[str, Any] | None = None,
+        initial_samples: int = 20,
+        initial_design: str = "stratified",
+        batch_size: int = 10,
+        population_size: int = 100,
+        generations: int = 20,
+        exploration: float = 1.0,
+        use_cheap_metrics: bool = True,
+        scale: str = "linear",
+        neighbours: bool = True,
+        normal_scores: bool = True,
+        window: int = 50,
+    ) -> None:
+        factory = PREDICTORS.get(predictor)
+        options = dict(predictor_options or {})
+        if "seed" in options:
+            raise ConfigError(
+                "linas: predictor_options may not set 'seed'; it comes from the study seed"
+            )
+        check_options(factory, options, f"predictor {predictor!r}")
+        factory(**options)  # checks the values too, here rather than at the first fit
+        if initial_samples < 2:
+            raise ConfigError(f"linas: initial_samples must be >= 2, got {initial_samples}")
+        if initial_design not in INITIAL_DESIGNS:
+            raise ConfigError(
+                f"linas: initial_design must be one of {INITIAL_DESIGNS}, got {initial_design!r}"
+            )
+        for name, value, low in (
+            ("batch_size", batch_size, 1),
+            ("population_size", population_size, 4),
+            ("generations", generations, 0),
+            ("window", window, 3),
+        ):
+            if value < low:
+                raise ConfigError(f"linas: {name} must be >= {low}, got {value}")
+        if scale not in SCALES:
+            raise ConfigError(f"linas: scale must be one of {SCALES}, got {scale!r}")
+        if not exploration >= 0:
+            raise ConfigError(f"linas: exploration must be >= 0, got {exploration}")
+        self.predictor = predictor
+        self.predictor_options = options
+        self.initial_samples = initial_samples
+        self.initial_design = initial_design
+        self.batch_size = batch_size
+        self.population_size = population_size
+        self.generations = generations
+        self.exploration = float(exploration)
+        self.use_cheap_metrics = use_cheap_metrics
+        self.scale = scale
+        self.neighbours = neighbours
+        self.normal_scores = normal_scores
+        self.window = window
+
+    def on_setup(self) -> None:
+        cheap = set(self.space.cheap_metric_names())
+        self._modelled = [m for m in self.problem.metric_names if m not in cheap]
+        self._seen: set[str] = set()
+        self._told: dict[str, Observation] = {}
+        self._queue: list[Arch] = []
+        self._n_asked = 0
+        self._rounds = 0
+        self._last_candidates = 0
+        self._total_candidates = 0
+        self._features: dict[str, np.ndarray] = {}
+        self._cheap: dict[str, dict[str, float]] = {}
+        self._models: dict[str, Predictor] = {}
+        self._targets: dict[str, NormalScores] = {}
+        self._promised: dict[str, dict[str, float]] = {}  # predictions for asked architectures
+        self._pairs: dict[str, list[tuple[float, float]]] = {m: [] for m in self._modelled}
+        self._one_hot = isinstance(self.space, CategoricalSpace)
+        if self._one_hot:
+            slots = self.space.slots  # type: ignore[attr-defined]
+            offsets = np.cumsum([0, *[len(c) for c in slots]])
+            self._slot_index = [
+                {c: int(offsets[i]) + j for j, c in enumerate(choices)}
+                for i, choices in enumerate(slots)
+            ]
+            self._width = int(offsets[-1])
+
+    # -- ask / tell -------------------------------------------------------------------------------
+    def ask(self) -> Arch:
+        while True:
+            if not self._queue:
+                self._queue = self._plan()
+            arch = self._queue.pop(0)
+            if self.key(arch) not in self._seen:
+                break
+        self._seen.add(self.key(arch))
+        self._n_asked += 1
+        return arch
+
+    def tell(self, observation: Observation) -> None:
+        key = observation.arch_str
+        self._seen.add(key)
+        promised = self._promised.pop(key, None)
+        if observation.failed:
+            return
+        self._told.setdefault(key, observation)
+        if promised:
+            for m, pred in promised.items():
+                value = observation.metrics.get(m)
+                if value is not None and math.isfinite(value):
+                    self._pairs[m].append((pred, float(value)))
+                    del self._pairs[m][: -self.window]
+
+    def diagnostics(self) -> dict[str, float | str]:
+        """Rank quality of each predictor on architectures evaluated after it was fitted."""
+        out: dict[str, float | str] = {
+            "predictor": self.predictor,
+            "rounds": float(self._rounds),
+            "predicted_candidates": float(self._last_candidates),
+            "predicted_candidates_total": float(self._total_candidates),
+        }
+        for m, pairs in self._pairs.items():
+            if pairs:
+                pred, true = np.array(pairs).T
+                q = rank_quality(true, pred)
+                out[f"kendall_tau@{m}"] = q["kendall_tau"]
+                out[f"spearman@{m}"] = q["spearman"]
+                out[f"n_out_of_sample@{m}"] = q["n"]
+        return out
+
+    # -- planning ---------------------------------------------------------------------------------
+    def _plan(self) -> list[Arch]:
+        usable = list(self._told.values())
+        if self._n_asked < self.initial_samples or len(usable) < 2:
+            n = self.initial_samples - self._n_asked if self._n_asked < self.initial_samples else 1
+            return self._initial(n)
+        batch = self._round(usable)
+        return batch or [self.sample_unseen(self._seen)]
+
+    def _initial(self, n: int) -> list[Arch]:
+        """``n`` unseen architectures, stratified over the cheap metrics when there are some."""
+        cheap_names = self.space.cheap_metric_names()
+        if self.initial_design == "random" or not cheap_names or n == 1:
+            return self._initial_random(n)
+        pool: dict[str, Arch] = {}
+        for _ in range(20 * n):
+            a = self.space.sample(self.rng)
+            k = self.key(a)
+            if k not in self._seen:
+                pool.setdefault(k, a)
+        if len(pool) < n:
+            return self._initial_random(n)
+        archs = list(pool.values())
+        C = np.array([[self._cheap_of(a)[c] for c in cheap_names] for a in archs])
+        ranks = np.argsort(np.argsort(C, axis=0, kind="stable"), axis=0, kind="stable")
+        order = np.argsort(ranks.mean(axis=1), kind="stable")
+        # One architecture drawn from each of n equal strata of the cheap-metric order.
+        edges = np.linspace(0, len(archs), n + 1).astype(int)
+        pairs = itertools.pairwise(edges)
+        return [archs[order[int(self.rng.integers(lo, hi))]] for lo, hi in pairs]
+
+    def _initial_random(self, n: int) -> list[Arch]:
+        out: list[Arch] = []
+        taken = set(self._seen)
+        for _ in range(n):
+            try:
+                arch = self.sample_unseen(taken)
+            except SearchExhausted:
+                break
+            taken.add(self.key(arch))
+            out.append(arch)
+        return out or [self.sample_unseen(self._seen)]
+
+    def _round(self, usable: list[Observation]) -> list[Arch]:
+        self._fit(usable)
+        self._rounds += 1
+        # Evaluated architectures start the inner search with their measured values.
+        rank, crowd = rank_and_crowding(usable)
+        order = np.lexsort((-crowd, rank))[: self.population_size // 2]
+        start = [usable[i] for i in order]
+        found = evolve(
+            self.space,
+            self._predict_objectives,
+            start,
+            self.rng,
+            population_size=self.population_size,
+            generations=self.generations,
+        )
+        found = self._with_neighbours(found, [usable[i] for i in np.flatnonzero(rank == 0)])
+        self._last_candidates = len(found.keys)
+        self._total_candidates += len(found.keys)
+        fresh = [i for i, k in enumerate(found.keys) if k not in self._seen]
+        if not fresh:
+            return []
+        pool = Candidates(
+            archs=[found.archs[i] for i in fresh],
+            keys=[found.keys[i] for i in fresh],
+            F=found.F[fresh],
+            violation=found.violation[fresh],
+        )
+        chosen = self._choose(pool, usable)
+        means = self._predict_metrics([pool.archs[i] for i in chosen], with_std=False)[0]
+        for j, i in enumerate(chosen):
+            self._promised[pool.keys[i]] = {m: float(means[m][j]) for m in self._modelled}
+        return [pool.archs[i] for i in chosen]
+
+    def _with_neighbours(self, found: Candidates, front: list[Observation]) -> Candidates:
+        """Add the unseen neighbours of the evaluated front (local-search moves) to ``found``."""
+        if not self.neighbours:
+            return found
+        known = set(found.keys) | self._seen
+        extra: dict[str, Arch] = {}
+        for o in front:
+            try:
+                near = self.space.neighbours(o.arch)
+            except NotImplementedError:
+                return found
+            for a in near:
+                k = self.key(a)
+                if k not in known:
+                    extra.setdefault(k, a)
+        if not extra:
+            return found
+        archs = list(extra.values())
+        F, v = self._predict_objectives(archs)
+        return Candidates(
+            archs=found.archs + archs,
+            keys=found.keys + list(extra),
+            F=np.vstack([found.F, F]),
+            violation=np.concatenate([found.violation, v]),
+        )
+
+    def _choose(self, pool: Candidates, usable: list[Observation]) -> list[int]:
+        k = min(self.batch_size, len(pool.keys))
+        feasible = pool.violation <= 0.0
+        if not feasible.any():  # feasibility first: the least violating candidates
+            return [int(i) for i in np.argsort(pool.violation, kind="stable")[:k]]
+        idx = np.flatnonzero(feasible)
+        means, stds = self._predict_metrics([pool.archs[i] for i in idx], with_std=True)
+        mean_F = self._objectives_of(means, [pool.archs[i] for i in idx])
+        spread = np.column_stack(
+            [stds.get(o.metric, np.zeros(len(idx))) for o in self.problem.objectives]
+        )
+        optimistic = mean_F - self.exploration * spread
+
+        evaluated = [o for o in usable if o.feasible]
+        front = np.vstack([o.objectives for o in evaluated]) if evaluated else np.empty((0, 1))
+        # Asked but not yet told: believe their predictions, so the batch does not repeat them.
+        pending = [self._promised[s] for s in self._promised if s not in self._told]
+        if pending and evaluated:
+            believed = np.array(
+                [
+                    [o.sign * p.get(o.metric, np.nan) for o in self.problem.objectives]
+                    for p in pending
+                ]
+            )
+            front = np.vstack([front, believed[np.isfinite(believed).all(axis=1)]])
+
+        if self.problem.n_objectives == 1:
+            best = front[:, 0].min() if len(front) else np.inf
+            score = _expected_improvement(mean_F[:, 0], spread[:, 0], best)
+            order = np.lexsort((mean_F[:, 0], -score))[:k]
+            return [int(idx[i]) for i in order]
+
+        if len(front):
+            front = front[non_dominated_mask(front)]
+        if self.scale == "normal":
+            # Every objective as the normal score of its value among the evaluated ones.
+            scores = [
+                NormalScores().fit(np.array([o.objectives[j] for o in usable]))
+                for j in range(front.shape[1] if len(front) else optimistic.shape[1])
+            ]
+            front = (
+                np.column_stack([t.forward(front[:, j]) for j, t in enumerate(scores)])
+                if len(front)
+                else front
+            )
+            optimistic = np.column_stack(
+                [t.forward(optimistic[:, j]) for j, t in enumerate(scores)]
+            )
+        if len(front):
+            lo = np.minimum(front.min(axis=0), optimistic.min(axis=0))
+            hi = front.max(axis=0)
+            # A corner nobody would choose (e.g. cells with no path from input to output: no
+            # latency, chance accuracy) must not set the reference point.
+            evaluated_F = np.vstack([o.objectives for o in usable])
+            if self.scale == "normal":
+                evaluated_F = np.column_stack(
+                    [t.forward(evaluated_F[:, j]) for j, t in enumerate(scores)]
+                )
+            hi = np.minimum(hi, np.quantile(evaluated_F, REF_QUANTILE, axis=0))
+        else:
+            lo, hi = optimistic.min(axis=0), optimistic.max(axis=0)
+        span = np.where(hi - lo > 0, hi - lo, 1.0)
+        ref = np.full(len(span), 1.0 + REF_MARGIN)
+        front = front if len(front) else optimistic[:0]
+        picks = select_batch((front - lo) / span, (optimistic - lo) / span, k, ref)
+        return [int(idx[i]) for i in picks]
+
+    # -- predictors -------------------------------------------------------------------------------
+    def _fit(self, usable: list[Observation]) -> None:
+        X = self._rows([o.arch for o in usable])
+        seed = int(self.rng.integers(2**31 - 1))
+        self._models = {}
+        self._targets = {}
+        for j, m in enumerate(self._modelled):
+            y = np.array([o.metrics.get(m, np.nan) for o in usable], dtype=float)
+            ok = np.isfinite(y)
+            if ok.sum() < 2:
+                continue
+            model = create_predictor(self.predictor, **self.predictor_options, seed=seed + j)
+            if self.normal_scores:
+                self._targets[m] = NormalScores().fit(y[ok])
+                y = self._targets[m].forward(y)
+            self._models[m] = model.fit(X[ok], y[ok])
+
+    def _predict_metrics(
+        self, archs: Sequence[Arch], *, with_std: bool
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Predicted (mean, std) of each modelled metric; NaN where no model could be fitted."""
+        X = self._rows(archs)
+        means: dict[str, np.ndarray] = {}
+        stds: dict[str, np.ndarray] = {}
+        for m in self._modelled:
+            model = self._models.get(m)
+            if model is None:
+                means[m] = np.full(len(archs), np.nan)
+                stds[m] = np.zeros(len(archs))
+            elif with_std and model.has_uncertainty:
+                means[m], stds[m] = model.predict_with_std(X)
+            else:
+                means[m] = model.predict(X)
+                stds[m] = np.zeros(len(archs))
+            target = self._targets.get(m)
+            if target is not None and model is not None:  # back to the metric's units
+                stds[m] = stds[m] * target.slope(means[m])
+                means[m] = target.inverse(means[m])
+        return means, stds
+
+    def _objectives_of(self, means: dict[str, np.ndarray], archs: Sequence[Arch]) -> np.ndarray:
+        cols = []
+        for o in self.problem.objectives:
+            values = means.get(o.metric)
+            if values is None:  # a cheap metric: exact
+                values = np.array([self._cheap_of(a)[o.metric] for a in archs])
+            cols.append(o.sign * np.nan_to_num(values, nan=np.inf))
+        return np.column_stack(cols)
+
+    def _predict_objectives(self, archs: Sequence[Arch]) -> tuple[np.ndarray, np.ndarray]:
+        means, _ = self._predict_metrics(archs, with_std=False)
+        F = self._objectives_of(means, archs)
+        violation = np.zeros(len(archs))
+        for c in self.problem.constraints:
+            values = means.get(c.metric)
+            if values is None:
+                values = np.array([self._cheap_of(a)[c.metric] for a in archs])
+            g = np.array([c.g(v) if math.isfinite(v) else math.inf for v in values])
+            violation += np.maximum(g, 0.0)
+        return F, violation
+
+    # -- features ---------------------------------------------------------------------------------
+    def _cheap_of(self, arch: Arch) -> dict[str, float]:
+        k = self.key(arch)
+        got = self._cheap.get(k)
+        if got is None:
+            got = self._cheap[k] = self.problem.cheap_metrics(arch)
+        return got
+
+    def _rows(self, archs: Sequence[Arch]) -> np.ndarray:
+        rows = []
+        for a in archs:
+            k = self.key(a)
+            row = self._features.get(k)
+            if row is None:
+                row = self._features[k] = self._encode(a)
+            rows.append(row)
+        return np.vstack(rows)
+
+    def _encode(self, arch: Arch) -> np.ndarray:
+        if self._one_hot:
+            row = np.zeros(self._width)
+            for i, op in enumerate(arch["ops"]):
+                row[self._slot_index[i][op]] = 1.0
+        else:
+            row = np.asarray(self.space.encode(arch), dtype=float)
+        if self.use_cheap_metrics:
+            cheap = self._cheap_of(arch)
+            row = np.concatenate([row, [cheap[c] for c in self.space.cheap_metric_names()]])
+        return row
+
+
+def _expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
+    """Expected improvement below ``best`` (minimisation); the plain improvement where std = 0."""
+    from scipy.stats import norm
+
+    if not math.isfinite(best):
+        return -mean
+    gain = best - mean
+    safe = np.where(std > 0, std, 1.0)
+    z = gain / safe
+    ei = gain * norm.cdf(z) + safe * norm.pdf(z)
+    return np.where(std > 0, ei, np.maximum(gain, 0.0))

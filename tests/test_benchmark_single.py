@@ -1,0 +1,72 @@
+"""Smoke test of benchmarks/nb201_single.py on the synthetic NB201 tables (no ../shared/data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+BUDGET = 60
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    with pytest.MonkeyPatch.context() as mp:
+        # The script pins BLAS threads at import (setdefault); keep that out of this session.
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            mp.setenv(var, "1")
+        mp.syspath_prepend(str(BENCHMARKS))
+        import nb201_single
+
+    return nb201_single
+
+
+def test_run_single_scores_one_run(
+    bench: ModuleType, synthetic_nb201_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HWNAS_DATA", str(synthetic_nb201_dir))
+    row = bench.run_single("cifar100", "hwnas:local_search", seed=0, budget=BUDGET)
+
+    assert list(row) == bench.COLUMNS
+    assert (row["dataset"], row["strategy"], row["seed"], row["budget"]) == (
+        "cifar100",
+        "hwnas:local_search",
+        0,
+        BUDGET,
+    )
+    assert row["n_evaluated"] == BUDGET
+    assert row["stop_reason"] == ""
+    # The synthetic table's CIFAR-100 column is its accuracy minus 20 (tests/conftest.py).
+    assert row["n_optimal_cells"] >= 1
+    found = row["evals_to_optimum"]
+    assert found is None or 1 <= found <= BUDGET
+    assert row["regret@50"] >= 0.0
+    assert row["regret@100"] is None and row["regret@200"] is None  # beyond the budget
+    assert (found is not None and found <= 50) == (row["regret@50"] == 0.0)
+    assert row["optimum"] - row["regret@50"] <= row["best_found"] <= row["optimum"]
+    assert (row["best_found"] == row["optimum"]) == (found is not None)
+
+    # The same seed gives the same run.
+    again = bench.run_single("cifar100", "hwnas:local_search", seed=0, budget=BUDGET)
+    assert {k: v for k, v in again.items() if k != "wall_s"} == {
+        k: v for k, v in row.items() if k != "wall_s"
+    }
+
+
+def test_main_writes_csv_and_summary(
+    bench: ModuleType, synthetic_nb201_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HWNAS_DATA", str(synthetic_nb201_dir))
+    out = tmp_path / "single.csv"
+    argv = ["--datasets", "cifar100", "--strategies", "hwnas:random", "--seeds", "2"]
+    argv += ["--budget", str(BUDGET), "--workers", "1", "--out", str(out)]
+    assert bench.main(argv) == 0
+
+    lines = out.read_text().splitlines()
+    assert lines[0].split(",") == bench.COLUMNS
+    assert len(lines) == 1 + 2
+    summary = out.with_suffix(".md").read_text()
+    assert f"`python benchmarks/nb201_single.py {' '.join(argv)}`" in summary
+    assert "| hwnas:random |" in summary
