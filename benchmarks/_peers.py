@@ -34,6 +34,7 @@ from hwnas import Objective, Study, create_space, create_strategy
 from hwnas.evaluation.base import Evaluator
 from hwnas.problem import Problem
 from hwnas.spaces.base import Arch
+from hwnas.strategies import default_strategy_spec
 from hwnas.strategies.base import Strategy
 from hwnas.trial import Observation
 
@@ -127,12 +128,19 @@ class _CountingStrategy(Strategy):
 
 
 def hwnas_runner(name: str, **options: Any) -> Runner:
-    """A runner for the registered hwnas strategy ``name`` with ``options``."""
+    """A runner for the registered hwnas strategy ``name`` with ``options``; ``"default"`` is
+    the strategy hwnas picks when a config names none (``default_strategy_spec``)."""
 
     def run(task: Task, evaluator: Evaluator, seed: int, budget: int, max_cpu_s: float) -> RunLog:
         # hwnas runs take well under a second here; max_cpu_s is not checked inside them.
         start = time.perf_counter()
-        strategy = _CountingStrategy(create_strategy(name, **options))
+        if name == "default":  # what a config that names no strategy gets
+            problem = Problem(create_space("nb201"), tuple(_objectives(task)), ())
+            name_, options_ = default_strategy_spec(problem)
+            inner = create_strategy(name_, **options_)
+        else:
+            inner = create_strategy(name, **options)
+        strategy = _CountingStrategy(inner)
         study = Study(
             space=create_space("nb201"),
             evaluators=[evaluator],
@@ -262,6 +270,7 @@ def _hwnas_runners() -> dict[str, Runner]:
     runners = {f"hwnas:{n}": hwnas_runner(n) for n in names}
     if "moea_bus" in names:  # with the paper's pairwise-SVM surrogate
         runners["hwnas:moea_bus+svm"] = hwnas_runner("moea_bus", surrogate=True)
+    runners["hwnas:default"] = hwnas_runner("default")
     return runners
 
 

@@ -105,13 +105,20 @@ def _median_table(df: pd.DataFrame, value: str, budget: int, fmt: str) -> list[s
     return lines
 
 
+BAR_BUDGETS = (100, 300)  # the budgets the issues' bars and goals are set at
+DEFAULT_STRATEGY = "hwnas:default"  # what a config that names no strategy gets
+PEERS = ("pymoo:nsga2", "optuna:nsga2", "optuna:tpe")
+
+
 def _bar_check(df: pd.DataFrame) -> list[str]:
     """Which hwnas strategies have median regret <= pymoo NSGA-II's on every task and budget."""
+    df = df[df["budget"].isin(BAR_BUDGETS)]
     med = df.groupby(["strategy", "task", "budget"])["regret"].median()
     if REFERENCE_PEER not in med.index.get_level_values(0):
         return [f"({REFERENCE_PEER} not run: no bar check)"]
     lines = [
-        f"Bar: median regret no worse than {REFERENCE_PEER} on every task at every budget.",
+        f"Bar: median regret no worse than {REFERENCE_PEER} on every task at budgets "
+        f"{' and '.join(map(str, BAR_BUDGETS))}.",
         "",
         "| hwnas strategy | passes | tasks x budgets where it is worse (its median vs pymoo's) |",
         "|---|---|---|",
@@ -123,6 +130,37 @@ def _bar_check(df: pd.DataFrame) -> list[str]:
             if mine is not None and mine > ref:
                 worse.append(f"{task} @{budget} ({mine:.3f} vs {ref:.3f})")
         lines.append(f"| {s} | {'yes' if not worse else 'no'} | {'; '.join(worse) or '-'} |")
+    return lines
+
+
+def _goal_check(df: pd.DataFrame) -> list[str]:
+    """The default strategy's median regret over the best peer's, per task and budget."""
+    med = df.groupby(["strategy", "task", "budget"])["regret"].median()
+    peers = [p for p in PEERS if p in med.index.get_level_values(0)]
+    if DEFAULT_STRATEGY not in med.index.get_level_values(0) or not peers:
+        return [f"({DEFAULT_STRATEGY} or the peers not run: no goal check)"]
+    budgets = sorted(set(df["budget"]) & {50, *BAR_BUDGETS})
+    tasks = [t for t in TASKS if t in set(df["task"])]
+    lines = [
+        f"Goal: {DEFAULT_STRATEGY} (the default) at <= 0.5x the best peer's median regret "
+        f"({', '.join(peers)}). Cells: ratio (best peer).",
+        "",
+        "| budget | " + " | ".join(tasks) + " |",
+        "|---:|" + "---|" * len(tasks),
+    ]
+    for b in budgets:
+        cells = []
+        for t in tasks:
+            ref = {p: med.get((p, t, b)) for p in peers}
+            ref = {p: v for p, v in ref.items() if v is not None}
+            mine = med.get((DEFAULT_STRATEGY, t, b))
+            if not ref or mine is None:
+                cells.append("-")
+                continue
+            best = min(ref, key=lambda p: ref[p])
+            ratio = mine / ref[best] if ref[best] > 0 else float("inf")
+            cells.append(f"{ratio:.2f} ({best})")
+        lines.append(f"| {b} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -159,6 +197,7 @@ def summarise(df: pd.DataFrame, header: str) -> str:
     out += [*_median_table(df, "wall_s", top, ".2f"), ""]
     out += [*_stopped(df), ""]
     out += [*_bar_check(df), ""]
+    out += [*_goal_check(df), ""]
     return "\n".join(out)
 
 

@@ -394,12 +394,12 @@ def test_single_objective_search_finds_a_top_cell(
     "variant",
     [
         {"scale": "normal"},
-        {"normal_scores": False},
+        {"normal_scores": True},
         {"use_cheap_metrics": False},
         {"neighbours": False},
         {"initial_design": "random"},
     ],
-    ids=["normal_scale", "raw_targets", "one_hot_only", "no_neighbours", "random_design"],
+    ids=["normal_scale", "normal_score_targets", "one_hot_only", "no_neighbours", "random_design"],
 )
 def test_variants_still_beat_random_search(
     nb201: Evaluator, synthetic_frame: pd.DataFrame, variant: dict[str, Any]

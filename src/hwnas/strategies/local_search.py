@@ -4,7 +4,8 @@ With one objective this is the hill climbing of White et al. (2020, "Local searc
 art for NAS benchmarks"); with several it keeps the archive of constrained non-dominated
 architectures and evaluates the unexplored neighbours of a random archive member, abandoning a
 neighbourhood as soon as its centre is dominated (first improvement). When every archive member
-has been explored it restarts from random architectures.
+has been explored it restarts from random architectures and climbs again from them, in a fresh
+archive (the study keeps every result).
 """
 
 from __future__ import annotations
@@ -57,8 +58,13 @@ class LocalSearch(Strategy):
                     return cand
             unexplored = sorted(k for k in self._archive if k not in self._explored)
             if not unexplored:
+                # A local optimum (every archive member's neighbourhood explored): climb again
+                # from fresh random architectures, in a new archive. The study keeps every result,
+                # so nothing found so far is lost; kept here, the old optimum would dominate each
+                # restart sample and the search would degrade into random sampling.
                 self._restart = self.initial_samples - 1
                 self._centre = None
+                self._archive = {}
                 return self.sample_unseen(self._seen)
             centre = unexplored[int(self.rng.integers(len(unexplored)))]
             self._explored.add(centre)

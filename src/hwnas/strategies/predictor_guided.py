@@ -62,6 +62,14 @@ class PredictorGuided(Strategy):
         generations: NSGA-II generations of the inner search.
         exploration: weight of the predictor's spread in the optimistic predictions.
         use_cheap_metrics: append the cheap metrics to the one-hot features.
+        scale: ``linear`` (objectives normalised by their evaluated range before the hypervolume
+            criterion) or ``normal`` (by their normal scores among the evaluated values).
+        neighbours: add the unseen neighbours of the evaluated front to the candidates.
+        normal_scores: fit predictors on the normal scores of each metric (see
+            :mod:`hwnas.predictors.targets`). Off by default: it raises rank quality, but it
+            compresses the top of the accuracy range, so that no candidate is predicted to beat
+            the best evaluated one; on NB201 CIFAR-100 (one objective) the search then stalled at
+            71.2 % where it reaches the 73.5 % optimum without it (3 of 3 seeds, 150 evaluations).
         window: out-of-sample predictions the reported rank quality is measured on.
 
     Example (config)::
@@ -83,7 +91,7 @@ class PredictorGuided(Strategy):
         use_cheap_metrics: bool = True,
         scale: str = "linear",
         neighbours: bool = True,
-        normal_scores: bool = True,
+        normal_scores: bool = False,
         window: int = 50,
     ) -> None:
         factory = PREDICTORS.get(predictor)

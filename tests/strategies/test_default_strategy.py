@@ -1,0 +1,50 @@
+"""The strategy a config that names none gets: MOEA-BUS with its surrogate, or a fallback."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+import hwnas.strategies as strategies
+from hwnas import Objective, create_space
+from hwnas.problem import Problem
+from hwnas.strategies import default_strategy, default_strategy_spec
+from hwnas.strategies.evolution import RegularizedEvolution
+from hwnas.strategies.moea_bus import MOEABUS
+from hwnas.strategies.nsga2 import NSGA2
+
+
+def _problem(n_objectives: int) -> Problem:
+    objectives = [Objective("params_m", "minimize"), Objective("flops_m", "maximize")]
+    return Problem(create_space("nb201"), tuple(objectives[:n_objectives]), ())
+
+
+@pytest.mark.parametrize("n_objectives", [1, 2])
+def test_default_is_moea_bus_with_surrogate(n_objectives: int) -> None:
+    name, options = default_strategy_spec(_problem(n_objectives))
+    assert name == "moea_bus"
+    assert options["surrogate"] is True
+    strategy = default_strategy(_problem(n_objectives))
+    assert isinstance(strategy, MOEABUS)
+    assert strategy.surrogate is True
+    assert strategy.population_size == options["population_size"]
+
+
+def test_spec_is_a_copy() -> None:
+    _, options = default_strategy_spec(_problem(2))
+    options["population_size"] = 999
+    assert default_strategy_spec(_problem(2))[1]["population_size"] != 999
+
+
+@pytest.mark.parametrize(("n_objectives", "cls"), [(1, RegularizedEvolution), (2, NSGA2)])
+def test_without_scikit_learn_falls_back(
+    monkeypatch: pytest.MonkeyPatch, n_objectives: int, cls: type
+) -> None:
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, *args: object) -> object:
+        return None if name == "sklearn" else real(name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(strategies.importlib.util, "find_spec", find_spec)
+    assert isinstance(default_strategy(_problem(n_objectives)), cls)
