@@ -28,7 +28,7 @@ from hwnas.hardware.measured import (
     DEFAULT_WARMUP,
     measure_arch,
 )
-from hwnas.hardware.noise import relative_differences
+from hwnas.hardware.noise import agreement
 from hwnas.hardware.predictor import LatencyPredictor
 from hwnas.spaces.base import Arch, SearchSpace
 
@@ -176,13 +176,7 @@ def calibrate(
         "flops": evaluate_predictions(test_ms, flops.predict(test)),
         "second_measurement": evaluate_predictions(test_ms, second_ms),
     }
-    rel = relative_differences(test_ms.tolist(), second_ms.tolist())
-    noise = {
-        "n": len(test),
-        "within_5pct": float(np.mean(rel <= 0.05)),
-        "within_10pct": float(np.mean(rel <= 0.10)),
-        "median_abs_rel_diff": float(np.median(rel)),
-    }
+    noise = {"n": len(test), **agreement(test_ms.tolist(), second_ms.tolist())}
     return Calibration(
         space=space,
         device=device,

@@ -35,6 +35,18 @@ def relative_differences(first: Sequence[float], second: Sequence[float]) -> np.
     return np.abs(a - b) / ((a + b) / 2.0)
 
 
+def agreement(first: Sequence[float], second: Sequence[float]) -> dict[str, float]:
+    """How well two passes over the same networks agree: the share within ±5 % and ±10 %, and
+    the median and largest relative difference."""
+    rel = relative_differences(first, second)
+    return {
+        "within_5pct": float(np.mean(rel <= 0.05)),
+        "within_10pct": float(np.mean(rel <= 0.10)),
+        "median_abs_rel_diff": float(np.median(rel)),
+        "max_abs_rel_diff": float(np.max(rel)),
+    }
+
+
 def noise_floor(
     space: SearchSpace,
     archs: Sequence[Arch],
@@ -93,13 +105,8 @@ def noise_floor(
     first, second = passes[0], passes[1][::-1]  # both in the order of archs
     out: dict[str, Any] = {"n": n}
     for suffix, stat in (("", "median_ms"), ("_min", "min_ms")):
-        rel = relative_differences(
-            [getattr(m, stat) for m in first], [getattr(m, stat) for m in second]
-        )
-        out[f"within_5pct{suffix}"] = float(np.mean(rel <= 0.05))
-        out[f"within_10pct{suffix}"] = float(np.mean(rel <= 0.10))
-        out[f"median_abs_rel_diff{suffix}"] = float(np.median(rel))
-        out[f"max_abs_rel_diff{suffix}"] = float(np.max(rel))
+        shares = agreement([getattr(m, stat) for m in first], [getattr(m, stat) for m in second])
+        out.update({f"{k}{suffix}": v for k, v in shares.items()})
     both = first + second
     out["median_cv"] = float(np.median([m.cv for m in both]))
     out["median_cpu_share"] = float(np.median([m.cpu_share for m in both]))

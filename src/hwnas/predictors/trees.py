@@ -64,28 +64,19 @@ class GBDTPredictor(Fitted):
         self.seed = int(seed)
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
-        try:
-            import lightgbm
-        except ImportError:
-            raise MissingExtraError("lightgbm", "ml", "the gbdt predictor") from None
         o = self.options
-        self._model = lightgbm.LGBMRegressor(
+        self._model = _lgbm_regressor(
+            self.name,
+            self.seed,
             n_estimators=o["n_estimators"],
             learning_rate=o["learning_rate"],
             num_leaves=o["num_leaves"],
             min_child_samples=o["min_child_samples"],
-            min_child_weight=0.0,
             subsample=o["subsample"],
             subsample_freq=1 if o["subsample"] < 1.0 else 0,
             colsample_bytree=0.9,
             reg_lambda=1.0,
-            random_state=self.seed,
-            deterministic=True,
-            force_col_wise=True,
-            n_jobs=1,
-            verbosity=-1,
-        )
-        self._model.fit(X, y)
+        ).fit(X, y)
 
     def describe(self) -> dict[str, Any]:
         return {"predictor": self.name, **self.options, "seed": self.seed}
@@ -201,26 +192,18 @@ class ForestPredictor(Fitted):
         self.seed = int(seed)
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
-        try:
-            import lightgbm
-        except ImportError:
-            raise MissingExtraError("lightgbm", "ml", "the lgbm_rf predictor") from None
         o = self.options
-        self._model = lightgbm.LGBMRegressor(
+        self._model = _lgbm_regressor(
+            self.name,
+            self.seed,
             boosting_type="rf",
             n_estimators=o["n_estimators"],
             num_leaves=o["num_leaves"],
             min_child_samples=o["min_child_samples"],
-            min_child_weight=0.0,
             subsample=o["subsample"],
             subsample_freq=1,
             colsample_bytree=o["colsample"],
             reg_lambda=0.0,
-            random_state=self.seed,
-            deterministic=True,
-            force_col_wise=True,
-            n_jobs=1,
-            verbosity=-1,
         ).fit(X, y)
         # Leaf values of every tree, read from LightGBM's text model (one "leaf_value=" line
         # per tree, in tree order); dump_model() would build the same through JSON, 10x slower.
@@ -249,3 +232,21 @@ class ForestPredictor(Fitted):
 
     def describe(self) -> dict[str, Any]:
         return {"predictor": self.name, **self.options, "seed": self.seed}
+
+
+def _lgbm_regressor(name: str, seed: int, **params: Any) -> Any:
+    """A seeded, single-threaded, silent LightGBM regressor with ``params`` (leaves may be as
+    small as the few rows a search has: no minimum hessian)."""
+    try:
+        import lightgbm
+    except ImportError:
+        raise MissingExtraError("lightgbm", "ml", f"the {name} predictor") from None
+    return lightgbm.LGBMRegressor(
+        min_child_weight=0.0,
+        random_state=seed,
+        deterministic=True,
+        force_col_wise=True,
+        n_jobs=1,
+        verbosity=-1,
+        **params,
+    )

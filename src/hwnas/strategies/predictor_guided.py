@@ -150,15 +150,6 @@ class PredictorGuided(Strategy):
         self._targets: dict[str, NormalScores] = {}
         self._promised: dict[str, dict[str, float]] = {}  # predictions for asked architectures
         self._pairs: dict[str, list[tuple[float, float]]] = {m: [] for m in self._modelled}
-        self._one_hot = isinstance(self.space, CategoricalSpace)
-        if self._one_hot:
-            slots = self.space.slots  # type: ignore[attr-defined]
-            offsets = np.cumsum([0, *[len(c) for c in slots]])
-            self._slot_index = [
-                {c: int(offsets[i]) + j for j, c in enumerate(choices)}
-                for i, choices in enumerate(slots)
-            ]
-            self._width = int(offsets[-1])
 
     # -- ask / tell -------------------------------------------------------------------------------
     def ask(self) -> Arch:
@@ -452,10 +443,8 @@ class PredictorGuided(Strategy):
         return np.vstack(rows)
 
     def _encode(self, arch: Arch) -> np.ndarray:
-        if self._one_hot:
-            row = np.zeros(self._width)
-            for i, op in enumerate(arch["ops"]):
-                row[self._slot_index[i][op]] = 1.0
+        if isinstance(self.space, CategoricalSpace):
+            row = self.space.one_hot(arch)
         else:
             row = np.asarray(self.space.encode(arch), dtype=float)
         if self.use_cheap_metrics:
