@@ -8,6 +8,7 @@ to the evaluated front, greedily, so each pick accounts for the ones before it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -188,3 +189,16 @@ def select_batch(front: np.ndarray, optimistic: np.ndarray, k: int, ref: np.ndar
         gap = domination_gap(current, optimistic[rest])
         chosen += [int(rest[j]) for j in np.argsort(gap, kind="stable")[: k - len(chosen)]]
     return chosen
+
+
+def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
+    """Expected improvement below ``best`` (minimisation); the plain improvement where std = 0."""
+    from scipy.stats import norm
+
+    if not math.isfinite(best):
+        return -mean
+    gain = best - mean
+    safe = np.where(std > 0, std, 1.0)
+    z = gain / safe
+    ei = gain * norm.cdf(z) + safe * norm.pdf(z)
+    return np.where(std > 0, ei, np.maximum(gain, 0.0))

@@ -34,13 +34,18 @@ import numpy as np
 
 from hwnas.errors import ConfigError
 from hwnas.pareto import non_dominated_mask
-from hwnas.predictors import PREDICTORS, create_predictor, rank_quality
-from hwnas.predictors.base import Predictor
+from hwnas.predictors import PREDICTORS, rank_quality
 from hwnas.predictors.targets import NormalScores
 from hwnas.registry import check_options
-from hwnas.spaces.base import Arch, CategoricalSpace
+from hwnas.spaces.base import Arch
 from hwnas.strategies.base import SearchExhausted, Strategy, rank_and_crowding
-from hwnas.strategies.inner_search import Candidates, evolve, select_batch
+from hwnas.strategies.inner_search import (
+    Candidates,
+    evolve,
+    expected_improvement,
+    select_batch,
+)
+from hwnas.strategies.metric_models import MetricModels
 from hwnas.trial import Observation
 
 INITIAL_DESIGNS = ("stratified", "random")
@@ -144,10 +149,14 @@ class PredictorGuided(Strategy):
         self._rounds = 0
         self._last_candidates = 0
         self._total_candidates = 0
-        self._features: dict[str, np.ndarray] = {}
-        self._cheap: dict[str, dict[str, float]] = {}
-        self._models: dict[str, Predictor] = {}
-        self._targets: dict[str, NormalScores] = {}
+        self._metrics = MetricModels(
+            self.problem,
+            self._modelled,
+            self.predictor,
+            self.predictor_options,
+            normal_scores=self.normal_scores,
+            use_cheap_metrics=self.use_cheap_metrics,
+        )
         self._promised: dict[str, dict[str, float]] = {}  # predictions for asked architectures
         self._pairs: dict[str, list[tuple[float, float]]] = {m: [] for m in self._modelled}
 
@@ -217,7 +226,7 @@ class PredictorGuided(Strategy):
         if len(pool) < n:
             return self._initial_random(n)
         archs = list(pool.values())
-        C = np.array([[self._cheap_of(a)[c] for c in cheap_names] for a in archs])
+        C = np.array([[self._metrics.cheap_of(a)[c] for c in cheap_names] for a in archs])
         ranks = np.argsort(np.argsort(C, axis=0, kind="stable"), axis=0, kind="stable")
         order = np.argsort(ranks.mean(axis=1), kind="stable")
         # One architecture drawn from each of n equal strata of the cheap-metric order.
@@ -238,7 +247,7 @@ class PredictorGuided(Strategy):
         return out or [self.sample_unseen(self._seen)]
 
     def _round(self, usable: list[Observation]) -> list[Arch]:
-        self._fit(usable)
+        self._metrics.fit(usable, seed=int(self.rng.integers(2**31 - 1)))
         self._rounds += 1
         # Evaluated architectures start the inner search with their measured values.
         rank, crowd = rank_and_crowding(usable)
@@ -265,7 +274,7 @@ class PredictorGuided(Strategy):
             violation=found.violation[fresh],
         )
         chosen = self._choose(pool, usable)
-        means = self._predict_metrics([pool.archs[i] for i in chosen], with_std=False)[0]
+        means = self._metrics.predict([pool.archs[i] for i in chosen], with_std=False)[0]
         for j, i in enumerate(chosen):
             self._promised[pool.keys[i]] = {m: float(means[m][j]) for m in self._modelled}
         return [pool.archs[i] for i in chosen]
@@ -302,7 +311,7 @@ class PredictorGuided(Strategy):
         if not feasible.any():  # feasibility first: the least violating candidates
             return [int(i) for i in np.argsort(pool.violation, kind="stable")[:k]]
         idx = np.flatnonzero(feasible)
-        means, stds = self._predict_metrics([pool.archs[i] for i in idx], with_std=True)
+        means, stds = self._metrics.predict([pool.archs[i] for i in idx], with_std=True)
         mean_F = self._objectives_of(means, [pool.archs[i] for i in idx])
         spread = np.column_stack(
             [stds.get(o.metric, np.zeros(len(idx))) for o in self.problem.objectives]
@@ -324,7 +333,7 @@ class PredictorGuided(Strategy):
 
         if self.problem.n_objectives == 1:
             best = front[:, 0].min() if len(front) else np.inf
-            score = _expected_improvement(mean_F[:, 0], spread[:, 0], best)
+            score = expected_improvement(mean_F[:, 0], spread[:, 0], best)
             order = np.lexsort((mean_F[:, 0], -score))[:k]
             return [int(idx[i]) for i in order]
 
@@ -363,104 +372,23 @@ class PredictorGuided(Strategy):
         picks = select_batch((front - lo) / span, (optimistic - lo) / span, k, ref)
         return [int(idx[i]) for i in picks]
 
-    # -- predictors -------------------------------------------------------------------------------
-    def _fit(self, usable: list[Observation]) -> None:
-        X = self._rows([o.arch for o in usable])
-        seed = int(self.rng.integers(2**31 - 1))
-        self._models = {}
-        self._targets = {}
-        for j, m in enumerate(self._modelled):
-            y = np.array([o.metrics.get(m, np.nan) for o in usable], dtype=float)
-            ok = np.isfinite(y)
-            if ok.sum() < 2:
-                continue
-            model = create_predictor(self.predictor, **self.predictor_options, seed=seed + j)
-            if self.normal_scores:
-                self._targets[m] = NormalScores().fit(y[ok])
-                y = self._targets[m].forward(y)
-            self._models[m] = model.fit(X[ok], y[ok])
-
-    def _predict_metrics(
-        self, archs: Sequence[Arch], *, with_std: bool
-    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Predicted (mean, std) of each modelled metric; NaN where no model could be fitted."""
-        X = self._rows(archs)
-        means: dict[str, np.ndarray] = {}
-        stds: dict[str, np.ndarray] = {}
-        for m in self._modelled:
-            model = self._models.get(m)
-            if model is None:
-                means[m] = np.full(len(archs), np.nan)
-                stds[m] = np.zeros(len(archs))
-            elif with_std and model.has_uncertainty:
-                means[m], stds[m] = model.predict_with_std(X)
-            else:
-                means[m] = model.predict(X)
-                stds[m] = np.zeros(len(archs))
-            target = self._targets.get(m)
-            if target is not None and model is not None:  # back to the metric's units
-                stds[m] = stds[m] * target.slope(means[m])
-                means[m] = target.inverse(means[m])
-        return means, stds
-
     def _objectives_of(self, means: dict[str, np.ndarray], archs: Sequence[Arch]) -> np.ndarray:
         cols = []
         for o in self.problem.objectives:
             values = means.get(o.metric)
             if values is None:  # a cheap metric: exact
-                values = np.array([self._cheap_of(a)[o.metric] for a in archs])
+                values = np.array([self._metrics.cheap_of(a)[o.metric] for a in archs])
             cols.append(o.sign * np.nan_to_num(values, nan=np.inf))
         return np.column_stack(cols)
 
     def _predict_objectives(self, archs: Sequence[Arch]) -> tuple[np.ndarray, np.ndarray]:
-        means, _ = self._predict_metrics(archs, with_std=False)
+        means, _ = self._metrics.predict(archs, with_std=False)
         F = self._objectives_of(means, archs)
         violation = np.zeros(len(archs))
         for c in self.problem.constraints:
             values = means.get(c.metric)
             if values is None:
-                values = np.array([self._cheap_of(a)[c.metric] for a in archs])
+                values = np.array([self._metrics.cheap_of(a)[c.metric] for a in archs])
             g = np.array([c.g(v) if math.isfinite(v) else math.inf for v in values])
             violation += np.maximum(g, 0.0)
         return F, violation
-
-    # -- features ---------------------------------------------------------------------------------
-    def _cheap_of(self, arch: Arch) -> dict[str, float]:
-        k = self.key(arch)
-        got = self._cheap.get(k)
-        if got is None:
-            got = self._cheap[k] = self.problem.cheap_metrics(arch)
-        return got
-
-    def _rows(self, archs: Sequence[Arch]) -> np.ndarray:
-        rows = []
-        for a in archs:
-            k = self.key(a)
-            row = self._features.get(k)
-            if row is None:
-                row = self._features[k] = self._encode(a)
-            rows.append(row)
-        return np.vstack(rows)
-
-    def _encode(self, arch: Arch) -> np.ndarray:
-        if isinstance(self.space, CategoricalSpace):
-            row = self.space.one_hot(arch)
-        else:
-            row = np.asarray(self.space.encode(arch), dtype=float)
-        if self.use_cheap_metrics:
-            cheap = self._cheap_of(arch)
-            row = np.concatenate([row, [cheap[c] for c in self.space.cheap_metric_names()]])
-        return row
-
-
-def _expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
-    """Expected improvement below ``best`` (minimisation); the plain improvement where std = 0."""
-    from scipy.stats import norm
-
-    if not math.isfinite(best):
-        return -mean
-    gain = best - mean
-    safe = np.where(std > 0, std, 1.0)
-    z = gain / safe
-    ei = gain * norm.cdf(z) + safe * norm.pdf(z)
-    return np.where(std > 0, ei, np.maximum(gain, 0.0))
