@@ -166,10 +166,10 @@ def hwnas_runner(name: str, **options: Any) -> Runner:
 
 
 # -- pymoo ----------------------------------------------------------------------------------------
-def run_pymoo_nsga2(
-    task: Task, evaluator: Evaluator, seed: int, budget: int, max_cpu_s: float
+def run_pymoo(
+    algorithm_cls: type, task: Task, evaluator: Evaluator, seed: int, budget: int, max_cpu_s: float
 ) -> RunLog:
-    from pymoo.algorithms.moo.nsga2 import NSGA2
+    """A pymoo algorithm (NSGA2, GA, ...) with the integer recipe, driven through ask/tell."""
     from pymoo.core.evaluator import Evaluator as PymooEvaluator
     from pymoo.core.problem import Problem as PymooProblem
     from pymoo.operators.crossover.sbx import SBX
@@ -183,7 +183,7 @@ def run_pymoo_nsga2(
     n_choices = {len(c) for c in space.slots}
     assert n_choices == {5}, n_choices
     problem = PymooProblem(n_var=len(space.slots), n_obj=len(task.metrics), xl=0, xu=4, vtype=int)
-    algorithm = NSGA2(
+    algorithm = algorithm_cls(
         pop_size=POP_SIZE,
         sampling=IntegerRandomSampling(),
         crossover=SBX(prob=1.0, eta=3.0, vtype=float, repair=RoundingRepair()),
@@ -208,6 +208,14 @@ def run_pymoo_nsga2(
         PymooEvaluator().eval(StaticProblem(problem, F=np.array(F)), pop)
         algorithm.tell(infills=pop)
     return oracle.finish()
+
+
+def run_pymoo_nsga2(
+    task: Task, evaluator: Evaluator, seed: int, budget: int, max_cpu_s: float
+) -> RunLog:
+    from pymoo.algorithms.moo.nsga2 import NSGA2
+
+    return run_pymoo(NSGA2, task, evaluator, seed, budget, max_cpu_s)
 
 
 # -- Optuna ---------------------------------------------------------------------------------------

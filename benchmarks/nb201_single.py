@@ -51,8 +51,8 @@ import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _peers import POP_SIZE, RunLog, Runner, _Oracle  # noqa: E402
 from _peers import RUNNERS as PEER_RUNNERS  # noqa: E402
+from _peers import RunLog, Runner, run_pymoo  # noqa: E402
 from _scoring import Task, make_evaluator  # noqa: E402
 from hwnas.evaluation.base import Evaluator  # noqa: E402
 
@@ -67,45 +67,10 @@ def run_pymoo_ga(
 ) -> RunLog:
     """pymoo's single-objective GA with the integer recipe of ``_peers.run_pymoo_nsga2``."""
     from pymoo.algorithms.soo.nonconvex.ga import GA
-    from pymoo.core.evaluator import Evaluator as PymooEvaluator
-    from pymoo.core.problem import Problem as PymooProblem
-    from pymoo.operators.crossover.sbx import SBX
-    from pymoo.operators.mutation.pm import PM
-    from pymoo.operators.repair.rounding import RoundingRepair
-    from pymoo.operators.sampling.rnd import IntegerRandomSampling
-    from pymoo.problems.static import StaticProblem
 
     if task.metrics != ("accuracy",):
         raise ValueError(f"pymoo:ga optimises accuracy alone, but the task has {task.metrics}")
-    oracle = _Oracle(task, evaluator, budget, max_cpu_s)
-    space = oracle.space
-    n_choices = {len(c) for c in space.slots}
-    assert n_choices == {5}, n_choices
-    problem = PymooProblem(n_var=len(space.slots), n_obj=1, xl=0, xu=4, vtype=int)
-    algorithm = GA(
-        pop_size=POP_SIZE,
-        sampling=IntegerRandomSampling(),
-        crossover=SBX(prob=1.0, eta=3.0, vtype=float, repair=RoundingRepair()),
-        mutation=PM(prob=1.0, eta=3.0, vtype=float, repair=RoundingRepair()),
-        eliminate_duplicates=True,
-    )
-    # The termination never triggers: the oracle decides when the run ends.
-    algorithm.setup(problem, termination=("n_gen", 10**9), seed=seed, verbose=False)
-    while not oracle.done:
-        pop = algorithm.ask()
-        if pop is None or len(pop) == 0:  # mating found no new offspring
-            oracle.log.stop_reason = "exhausted"
-            break
-        F = []
-        for x in pop.get("X"):
-            if oracle.done:
-                break
-            F.append([-oracle.answer(space.decode(np.rint(x)))[0]])  # pymoo minimises
-        if len(F) < len(pop):
-            break
-        PymooEvaluator().eval(StaticProblem(problem, F=np.array(F)), pop)
-        algorithm.tell(infills=pop)
-    return oracle.finish()
+    return run_pymoo(GA, task, evaluator, seed, budget, max_cpu_s)
 
 
 # Every hwnas runner of _peers (all registered strategies but the Optuna adapter, moea_bus+svm),
