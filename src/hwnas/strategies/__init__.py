@@ -19,6 +19,7 @@ from hwnas.strategies.nsga2 import NSGA2
 from hwnas.strategies.optuna_adapter import OptunaSampler
 from hwnas.strategies.predictor_guided import PredictorGuided
 from hwnas.strategies.random_search import RandomSearch
+from hwnas.strategies.thompson import ThompsonPareto
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ STRATEGIES.register("local_search")(LocalSearch)
 STRATEGIES.register("optuna")(OptunaSampler)
 STRATEGIES.register("linas")(PredictorGuided)
 STRATEGIES.register("moea_bus")(MOEABUS)
+STRATEGIES.register("thompson")(ThompsonPareto)
 
 # Chosen by the NB201 benchmarks (docs/BENCHMARKS.md): MOEA-BUS with its pairwise-SVM surrogate
 # has the lowest median regret of every hwnas strategy and peer on the five hardware tasks and
