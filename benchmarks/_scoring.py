@@ -65,6 +65,22 @@ TASKS: dict[str, Task] = {
 }
 
 
+DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
+
+
+def task_of(name: str) -> Task:
+    """A benchmark task by name, or any ``dataset/device[+device]`` of the NB201 latency table
+    (e.g. ``cifar10/gold_6226``: device columns no benchmark task uses, to check settings on)."""
+    if name in TASKS:
+        return TASKS[name]
+    dataset, _, devices = name.partition("/")
+    if dataset not in DATASETS or not devices:
+        raise ValueError(
+            f"task {name!r}: expected DATASET/DEVICE[+DEVICE] with DATASET in {DATASETS}"
+        )
+    return Task(dataset, tuple(devices.split("+")))
+
+
 def make_evaluator(task: Task) -> Evaluator:
     """The NB201 benchmark evaluator of ``task`` (tables are loaded once per process)."""
     space = create_space("nb201")

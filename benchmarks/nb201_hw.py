@@ -35,7 +35,7 @@ import pandas as pd  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _peers import RUNNERS  # noqa: E402
-from _scoring import TASKS, TaskScorer, make_evaluator  # noqa: E402
+from _scoring import TASKS, TaskScorer, make_evaluator, task_of  # noqa: E402
 
 COLUMNS = [
     "task",
@@ -58,7 +58,7 @@ _scorers: dict[str, TaskScorer] = {}  # per worker process
 def run_one(job: tuple[str, str, int, tuple[int, ...], float]) -> list[dict[str, object]]:
     """Run one (task, strategy, seed) at the largest budget; score every budget's prefix."""
     task_name, strategy, seed, budgets, max_cpu_s = job
-    task = TASKS[task_name]
+    task = task_of(task_name)
     if task_name not in _scorers:
         _scorers[task_name] = TaskScorer(task, make_evaluator(task))
     scorer = _scorers[task_name]
@@ -88,10 +88,16 @@ def run_one(job: tuple[str, str, int, tuple[int, ...], float]) -> list[dict[str,
     return rows
 
 
+def _task_order(names: object) -> list[str]:
+    """The benchmark tasks first, in their order, then any others, sorted."""
+    present = set(names)  # type: ignore[call-overload]
+    return [t for t in TASKS if t in present] + sorted(present - set(TASKS))
+
+
 def _median_table(df: pd.DataFrame, value: str, budget: int, fmt: str) -> list[str]:
     sub = df[df["budget"] == budget]
     med = sub.pivot_table(index="strategy", columns="task", values=value, aggfunc="median")
-    tasks = [t for t in TASKS if t in med.columns]
+    tasks = _task_order(med.columns)
     strategies = [s for s in RUNNERS if s in med.index]
     lines = ["| strategy | " + " | ".join(tasks) + " |", "|---|" + "---:|" * len(tasks)]
     for s in strategies:
@@ -140,7 +146,7 @@ def _goal_check(df: pd.DataFrame) -> list[str]:
     if DEFAULT_STRATEGY not in med.index.get_level_values(0) or not peers:
         return [f"({DEFAULT_STRATEGY} or the peers not run: no goal check)"]
     budgets = sorted(set(df["budget"]) & {50, *BAR_BUDGETS})
-    tasks = [t for t in TASKS if t in set(df["task"])]
+    tasks = _task_order(set(df["task"]))
     lines = [
         f"Goal: {DEFAULT_STRATEGY} (the default) at <= 0.5x the best peer's median regret "
         f"({', '.join(peers)}). Cells: ratio (best peer).",
@@ -205,7 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--seeds", type=int, default=20, help="seeds 0..N-1 (default 20)")
     p.add_argument("--budgets", type=int, nargs="+", default=[100, 300])
-    p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    p.add_argument(
+        "--tasks",
+        nargs="+",
+        default=list(TASKS),
+        help="benchmark tasks (default: the five), or DATASET/DEVICE[+DEVICE] of the NB201 table",
+    )
     p.add_argument("--strategies", nargs="+", default=list(RUNNERS), choices=list(RUNNERS))
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     p.add_argument(
@@ -219,6 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(raw_argv)
     if args.seeds < 1 or args.workers < 1 or min(args.budgets) < 1:
         p.error("--seeds, --workers and --budgets must be positive")
+    for name in args.tasks:
+        try:
+            make_evaluator(task_of(name))
+        except Exception as exc:  # unknown dataset or device: one line, not a traceback
+            p.error(str(exc))
 
     budgets = tuple(sorted(set(args.budgets)))
     # Slow strategies first, so the pool ends with short jobs.
@@ -244,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows.sort(
         key=lambda r: (
-            list(TASKS).index(r["task"]),
+            _task_order(args.tasks).index(r["task"]),
             list(RUNNERS).index(r["strategy"]),
             r["seed"],
             r["budget"],
