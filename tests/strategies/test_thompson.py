@@ -175,8 +175,13 @@ def test_asks_stay_within_locality_of_the_evaluated_front(nb201: Evaluator) -> N
         arch = study.ask()
         assert near[int(space.encode(arch) @ strategy._strides)], "asked outside the front's"
         study.tell(arch, nb201.evaluate(arch))
-    assert strategy.diagnostics()["model"] == "bayes_linear"
-    assert f"interaction_scale@{LATENCY}" in strategy.diagnostics()
+    diagnostics = strategy.diagnostics()
+    assert diagnostics["model"] == "bayes_linear"
+    assert f"interaction_scale@{LATENCY}" in diagnostics
+    assert 0.0 < float(diagnostics[f"noise_share@{LATENCY}"]) <= 1.0
+    # Every model-chosen ask was scored against its told value: 15 out-of-sample pairs.
+    assert diagnostics[f"n_out_of_sample@{LATENCY}"] == 15.0
+    assert -1.0 <= float(diagnostics["kendall_tau@accuracy"]) <= 1.0
 
 
 def test_pending_asks_are_not_repeated(nb201: Evaluator) -> None:

@@ -40,6 +40,7 @@ import numpy as np
 
 from hwnas.errors import ConfigError
 from hwnas.pareto import non_dominated_mask
+from hwnas.predictors.base import rank_quality
 from hwnas.spaces.base import Arch, CategoricalSpace
 from hwnas.strategies.base import SearchExhausted, Strategy, rank_and_crowding
 from hwnas.strategies.inner_search import Candidates, domination_gap, evolve, hvi
@@ -48,6 +49,7 @@ from hwnas.trial import Observation
 
 REF_MARGIN = 0.1  # reference point beyond the normalised nadir
 REFIT_GROWTH = 0.05  # refit once the told data grew by this fraction
+RANK_WINDOW = 50  # out-of-sample pairs the reported rank quality is measured on
 REFERENCE_SAMPLES = 2000  # random architectures that stand for a large space's distribution
 
 
@@ -119,6 +121,8 @@ class ThompsonPareto(Strategy):
         self._seen: set[str] = set()
         self._pending: dict[str, np.ndarray] = {}  # asked, not told: code
         self._fitted_on = -1
+        self._promised: dict[str, dict[str, float]] = {}
+        self._pairs: dict[str, list[tuple[float, float]]] = {}
         self._selected_at = 0
         self._n_asked = 0
         self._all: np.ndarray | None = None
@@ -140,6 +144,7 @@ class ThompsonPareto(Strategy):
             arch = self.sample_unseen(self._seen)
         else:
             arch = self._pick()
+            self._promise(arch)
         self._mark_seen(arch)
         self._pending[self.key(arch)] = self.space.encode(arch)
         self._n_asked += 1
@@ -149,18 +154,40 @@ class ThompsonPareto(Strategy):
         key = observation.arch_str
         self._pending.pop(key, None)
         self._mark_seen(observation.arch)
+        promised = self._promised.pop(key, None)
         if observation.failed:
             return
+        for m, pred in (promised or {}).items():
+            value = observation.metrics.get(m)
+            if value is not None and math.isfinite(value):
+                self._pairs.setdefault(m, []).append((pred, float(value)))
+                del self._pairs[m][:-RANK_WINDOW]
         if key not in self._told:
             self._told[key] = observation
             self._codes_told[key] = self.space.encode(observation.arch)
 
     def diagnostics(self) -> dict[str, float | str]:
+        """Each model's choices and its rank quality on architectures asked after its fit
+        (posterior-mean prediction at ask time against the told value, last 50 pairs)."""
         out: dict[str, float | str] = {"model": "bayes_linear"}
         for m, model in self._models.items():
             out[f"interaction_scale@{m}"] = model.scale
-            out[f"noise_std@{m}"] = model.noise_std
+            out[f"noise_share@{m}"] = model.noise_share
+        for m, pairs in self._pairs.items():
+            pred, true = np.array(pairs).T
+            q = rank_quality(true, pred)
+            out[f"kendall_tau@{m}"] = q["kendall_tau"]
+            out[f"spearman@{m}"] = q["spearman"]
+            out[f"n_out_of_sample@{m}"] = q["n"]
         return out
+
+    def _promise(self, arch: Arch) -> None:
+        """Keep the posterior-mean prediction of an asked architecture, to score on its tell."""
+        code = self.space.encode(arch)[None, :]
+        self._promised[self.key(arch)] = {
+            m: float(model.evaluate(model.rows(code), model.coef)[0])
+            for m, model in self._models.items()
+        }
 
     # -- internals --------------------------------------------------------------------------------
     def _mark_seen(self, arch: Arch) -> None:

@@ -168,9 +168,10 @@ class BayesLinear:
         return self
 
     @property
-    def noise_std(self) -> float:
-        """Standard deviation of the noise, in the (warped) metric's units."""
-        return self.t_std / math.sqrt(self._post.alpha)
+    def noise_share(self) -> float:
+        """Noise standard deviation as a share of the (warped) metric's spread: 0 means the model
+        explains every told value, 1 that it explains none."""
+        return 1.0 / math.sqrt(self._post.alpha)
 
     def rows(self, codes: np.ndarray) -> np.ndarray:
         """Feature rows under the chosen interaction scale."""
