@@ -24,6 +24,7 @@ import platform
 import shlex
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 # One BLAS thread per worker process: the workers are the parallelism (set before numpy loads).
@@ -88,9 +89,9 @@ def run_one(job: tuple[str, str, int, tuple[int, ...], float]) -> list[dict[str,
     return rows
 
 
-def _task_order(names: object) -> list[str]:
+def _task_order(names: Iterable[str]) -> list[str]:
     """The benchmark tasks first, in their order, then any others, sorted."""
-    present = set(names)  # type: ignore[call-overload]
+    present = set(names)
     return [t for t in TASKS if t in present] + sorted(present - set(TASKS))
 
 

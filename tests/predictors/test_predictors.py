@@ -286,3 +286,21 @@ def test_module_docstring_examples_run(module: Any) -> None:
     for test in tests:
         runner.run(test)
     assert runner.summarize(verbose=False).failed == 0
+
+
+def test_out_of_sample_pairs_predictions_with_told_values_in_a_window() -> None:
+    from hwnas.predictors.base import OutOfSample
+
+    q = OutOfSample(window=3)
+    for i in range(5):
+        q.promise(f"a{i}", {"acc": float(i), "lat": float(-i)})
+    q.settle("a0", None)  # failed: its promise is dropped, nothing counted
+    q.settle("a1", {"acc": 1.0, "lat": float("nan")})  # no finite latency: only accuracy counts
+    for i in (2, 3, 4):
+        q.settle(f"a{i}", {"acc": float(i), "lat": float(i)})
+    q.settle("never-asked", {"acc": 9.0})
+    assert q.promised == {}
+    assert q.pairs["acc"] == [(2.0, 2.0), (3.0, 3.0), (4.0, 4.0)]  # the last 3 only
+    report = q.report()
+    assert report["kendall_tau@acc"] == 1.0 and report["n_out_of_sample@acc"] == 3.0
+    assert report["kendall_tau@lat"] == -1.0  # predictions ranked the wrong way round

@@ -34,7 +34,8 @@ import numpy as np
 
 from hwnas.errors import ConfigError
 from hwnas.pareto import non_dominated_mask
-from hwnas.predictors import PREDICTORS, rank_quality
+from hwnas.predictors import PREDICTORS
+from hwnas.predictors.base import OutOfSample
 from hwnas.predictors.targets import NormalScores
 from hwnas.registry import check_options
 from hwnas.spaces.base import Arch
@@ -157,8 +158,7 @@ class PredictorGuided(Strategy):
             normal_scores=self.normal_scores,
             use_cheap_metrics=self.use_cheap_metrics,
         )
-        self._promised: dict[str, dict[str, float]] = {}  # predictions for asked architectures
-        self._pairs: dict[str, list[tuple[float, float]]] = {m: [] for m in self._modelled}
+        self._quality = OutOfSample(self.window)  # predictions for asked architectures
 
     # -- ask / tell -------------------------------------------------------------------------------
     def ask(self) -> Arch:
@@ -175,16 +175,10 @@ class PredictorGuided(Strategy):
     def tell(self, observation: Observation) -> None:
         key = observation.arch_str
         self._seen.add(key)
-        promised = self._promised.pop(key, None)
+        self._quality.settle(key, None if observation.failed else observation.metrics)
         if observation.failed:
             return
         self._told.setdefault(key, observation)
-        if promised:
-            for m, pred in promised.items():
-                value = observation.metrics.get(m)
-                if value is not None and math.isfinite(value):
-                    self._pairs[m].append((pred, float(value)))
-                    del self._pairs[m][: -self.window]
 
     def diagnostics(self) -> dict[str, float | str]:
         """Rank quality of each predictor on architectures evaluated after it was fitted."""
@@ -194,13 +188,7 @@ class PredictorGuided(Strategy):
             "predicted_candidates": float(self._last_candidates),
             "predicted_candidates_total": float(self._total_candidates),
         }
-        for m, pairs in self._pairs.items():
-            if pairs:
-                pred, true = np.array(pairs).T
-                q = rank_quality(true, pred)
-                out[f"kendall_tau@{m}"] = q["kendall_tau"]
-                out[f"spearman@{m}"] = q["spearman"]
-                out[f"n_out_of_sample@{m}"] = q["n"]
+        out.update(self._quality.report())
         return out
 
     # -- planning ---------------------------------------------------------------------------------
@@ -276,7 +264,7 @@ class PredictorGuided(Strategy):
         chosen = self._choose(pool, usable)
         means = self._metrics.predict([pool.archs[i] for i in chosen], with_std=False)[0]
         for j, i in enumerate(chosen):
-            self._promised[pool.keys[i]] = {m: float(means[m][j]) for m in self._modelled}
+            self._quality.promise(pool.keys[i], {m: float(means[m][j]) for m in self._modelled})
         return [pool.archs[i] for i in chosen]
 
     def _with_neighbours(self, found: Candidates, front: list[Observation]) -> Candidates:
@@ -321,7 +309,8 @@ class PredictorGuided(Strategy):
         evaluated = [o for o in usable if o.feasible]
         front = np.vstack([o.objectives for o in evaluated]) if evaluated else np.empty((0, 1))
         # Asked but not yet told: believe their predictions, so the batch does not repeat them.
-        pending = [self._promised[s] for s in self._promised if s not in self._told]
+        promised = self._quality.promised
+        pending = [promised[s] for s in promised if s not in self._told]
         if pending and evaluated:
             believed = np.array(
                 [

@@ -40,7 +40,7 @@ import numpy as np
 
 from hwnas.errors import ConfigError
 from hwnas.pareto import non_dominated_mask
-from hwnas.predictors.base import rank_quality
+from hwnas.predictors.base import OutOfSample
 from hwnas.spaces.base import Arch, CategoricalSpace
 from hwnas.strategies.base import SearchExhausted, Strategy, rank_and_crowding
 from hwnas.strategies.inner_search import Candidates, domination_gap, evolve, hvi
@@ -121,8 +121,7 @@ class ThompsonPareto(Strategy):
         self._seen: set[str] = set()
         self._pending: dict[str, np.ndarray] = {}  # asked, not told: code
         self._fitted_on = -1
-        self._promised: dict[str, dict[str, float]] = {}
-        self._pairs: dict[str, list[tuple[float, float]]] = {}
+        self._quality = OutOfSample(RANK_WINDOW)
         self._selected_at = 0
         self._n_asked = 0
         self._all: np.ndarray | None = None
@@ -154,14 +153,9 @@ class ThompsonPareto(Strategy):
         key = observation.arch_str
         self._pending.pop(key, None)
         self._mark_seen(observation.arch)
-        promised = self._promised.pop(key, None)
+        self._quality.settle(key, None if observation.failed else observation.metrics)
         if observation.failed:
             return
-        for m, pred in (promised or {}).items():
-            value = observation.metrics.get(m)
-            if value is not None and math.isfinite(value):
-                self._pairs.setdefault(m, []).append((pred, float(value)))
-                del self._pairs[m][:-RANK_WINDOW]
         if key not in self._told:
             self._told[key] = observation
             self._codes_told[key] = self.space.encode(observation.arch)
@@ -173,21 +167,19 @@ class ThompsonPareto(Strategy):
         for m, model in self._models.items():
             out[f"interaction_scale@{m}"] = model.scale
             out[f"noise_share@{m}"] = model.noise_share
-        for m, pairs in self._pairs.items():
-            pred, true = np.array(pairs).T
-            q = rank_quality(true, pred)
-            out[f"kendall_tau@{m}"] = q["kendall_tau"]
-            out[f"spearman@{m}"] = q["spearman"]
-            out[f"n_out_of_sample@{m}"] = q["n"]
+        out.update(self._quality.report())
         return out
 
     def _promise(self, arch: Arch) -> None:
         """Keep the posterior-mean prediction of an asked architecture, to score on its tell."""
         code = self.space.encode(arch)[None, :]
-        self._promised[self.key(arch)] = {
-            m: float(model.evaluate(model.rows(code), model.coef)[0])
-            for m, model in self._models.items()
-        }
+        self._quality.promise(
+            self.key(arch),
+            {
+                m: float(model.evaluate(model.rows(code), model.coef)[0])
+                for m, model in self._models.items()
+            },
+        )
 
     # -- internals --------------------------------------------------------------------------------
     def _mark_seen(self, arch: Arch) -> None:
