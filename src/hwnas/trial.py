@@ -29,6 +29,12 @@ class Trial:
         charged: whether an expensive evaluator ran for it (counts against the budget).
         asks_before: asks issued when it was told (replays the ask/tell interleaving on resume).
         tell_seq: order in which trials were told.
+        duration_s: wall time of the evaluation (all attempts), seconds.
+        finished_at: when it was told (Unix time).
+        attempts: how many times it was dispatched (more than 1 after a timeout or a lost
+            worker was retried).
+        cached: whether its expensive metrics came from the shared evaluation cache (it still
+            counts against the budget: the cache saves time, it never changes the search).
     """
 
     number: int
@@ -41,6 +47,8 @@ class Trial:
     tell_seq: int = 0
     duration_s: float = 0.0
     finished_at: float = 0.0
+    attempts: int = 1
+    cached: bool = False
 
     @property
     def ok(self) -> bool:
