@@ -102,13 +102,18 @@ def test_table_evaluator(nb201, tmp_path) -> None:  # type: ignore[no-untyped-de
     ev = create_evaluator("table", EvaluatorContext(space=nb201, base_dir=tmp_path), path="t.csv")
     assert ev.metrics() == ("acc", "lat")
     assert ev.evaluate(nb201.from_string(a)) == {"acc": 10.0, "lat": 1.0}
-    assert ev.evaluate(nb201.from_string(b)) == {"acc": 50.0}  # NaN cells are left out
+    # A row with an empty metric cell is excluded and reported, never silently half-used.
+    with pytest.raises(MissingArchError, match=r"is excluded from t\.csv \(line 3: lat is empty\)"):
+        ev.evaluate(nb201.from_string(b))
+    assert ev.notes() == ["table t.csv: 1 row excluded (line 3: lat is empty)"]
     with pytest.raises(MissingArchError, match=r"is not in t\.csv"):
         ev.evaluate(nb201.from_string(a.replace("none~2", "skip_connect~2")))
     only = create_evaluator(
         "table", EvaluatorContext(space=nb201, base_dir=tmp_path), path=str(path), metrics=["acc"]
     )
     assert only.metrics() == ("acc",)
+    assert only.evaluate(nb201.from_string(b)) == {"acc": 50.0}  # 'lat' is not asked for
+    assert only.notes() == []
 
 
 def test_table_evaluator_rejects_bad_files(nb201, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -65,3 +65,20 @@ class Evaluator(ABC):
         score a search afterwards. Strategies never see it.
         """
         return None
+
+    def provenance(self) -> dict[str, dict[str, str]]:
+        """The data files this evaluator's results depend on.
+
+        Returns ``{label: {"path": absolute path, "sha256": hex digest of the content}}``, the
+        label readable in an error message (``"table my.csv"``). The study stores it and refuses a
+        resume whose data changed (path or content), naming what changed. Default: no files.
+        """
+        return {}
+
+    def notes(self) -> list[str]:
+        """Warnings about this evaluator's data worth showing to the user, one line each.
+
+        E.g. rows of a table that were excluded and why. The CLI prints them and the report lists
+        them. Default: none.
+        """
+        return []

@@ -85,6 +85,22 @@ class NB201Benchmark(Evaluator):
     def key(self) -> str:
         return f"nb201:{self.dataset}"
 
+    def provenance(self) -> dict[str, dict[str, str]]:
+        """The CSVs behind this evaluator's metrics (hashed once, when they were parsed)."""
+        used = {"test": "test accuracy"}
+        if "valid_accuracy" in self._columns:
+            used["valid"] = "validation accuracy"
+        if self.devices:
+            used["latency"] = "latency"
+        out = {}
+        for k, what in used.items():
+            path = self.tables.folder / NB201_FILES[k]
+            out[f"nb201 {what} ({path.name})"] = {
+                "path": str(path),
+                "sha256": self.tables.sha256[k],
+            }
+        return out
+
     def table(self) -> pd.DataFrame:
         import pandas as pd
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from hwnas.errors import ConfigError
 from hwnas.evaluation.base import Evaluator, EvaluatorContext
 from hwnas.hardware.predictor import LatencyPredictor
-from hwnas.hardware.predictor_io import META_FILE, space_options
+from hwnas.hardware.predictor_io import META_FILE, MODEL_FILE, space_options
 
 if TYPE_CHECKING:
     from hwnas.spaces.base import Arch
@@ -67,7 +67,16 @@ class PredictedLatency(Evaluator):
         self.path = path
         self.device = target
         self._metric = f"latency_ms@{target}"
-        digest = hashlib.sha256((path / META_FILE).read_bytes()).hexdigest()[:12]
+        # Hashed right after loading, so provenance describes the files that were read.
+        files = [META_FILE] + ([MODEL_FILE] if self.predictor.kind == "gbdt" else [])
+        self._files = {
+            f"predicted {path.name}/{name}": {
+                "path": str((path / name).resolve()),
+                "sha256": hashlib.sha256((path / name).read_bytes()).hexdigest(),
+            }
+            for name in files
+        }
+        digest = self._files[f"predicted {path.name}/{META_FILE}"]["sha256"][:12]
         self._key = f"predicted:{path.name}:{digest}:{target}"
 
     def metrics(self) -> tuple[str, ...]:
@@ -78,3 +87,7 @@ class PredictedLatency(Evaluator):
 
     def key(self) -> str:
         return self._key
+
+    def provenance(self) -> dict[str, dict[str, str]]:
+        """``predictor.json`` and, for a ``gbdt`` predictor, ``model.txt`` of the loaded folder."""
+        return {label: dict(entry) for label, entry in self._files.items()}
