@@ -23,6 +23,14 @@ class StudyMismatchError(HwnasError):
     """A stored study does not match the config it is resumed with."""
 
 
+class StoreError(HwnasError):
+    """A study database or the evaluation cache cannot be read or written (disk full, I/O error)."""
+
+
+class StoreLockedError(StoreError):
+    """Another process holds a study database (or a program holds an SQLite lock on it)."""
+
+
 class MissingExtraError(HwnasError, ImportError):
     """An optional dependency is not installed."""
 

@@ -23,8 +23,9 @@ def test_trials_survive_reopening_in_tell_order(tmp_path) -> None:  # type: igno
             )
         )
     store.close()
-    meta, trials = SQLiteStore(tmp_path / "study.db").load()
-    assert meta["definition"] == {"seed": 1} and meta["schema_version"] == 1
+    with SQLiteStore(tmp_path / "study.db") as store:
+        meta, trials = store.load()
+    assert meta["definition"] == {"seed": 1} and meta["schema_version"] == 2
     assert [t.number for t in trials] == [2, 0, 1]
     assert trials[0].metrics == {"m": 2.0}
     mode = sqlite3.connect(tmp_path / "study.db").execute("PRAGMA journal_mode").fetchone()[0]
@@ -34,10 +35,11 @@ def test_trials_survive_reopening_in_tell_order(tmp_path) -> None:  # type: igno
 def test_other_files_are_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "study.db"
     path.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(DataError, match="is not a usable hwnas study database"):
+    with pytest.raises(DataError, match="is not an hwnas study database"):
         SQLiteStore(path)
     db = tmp_path / "old.db"
-    SQLiteStore(db).set_meta({"schema_version": 99})
+    with SQLiteStore(db) as store:
+        store.set_meta({"schema_version": 99})
     with pytest.raises(DataError, match="schema version 99"):
         SQLiteStore(db)
 

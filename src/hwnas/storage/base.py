@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from types import TracebackType
+from typing import Any, TypeVar
 
 from hwnas.trial import Trial
 
+_S = TypeVar("_S", bound="Store")
+
 
 class Store(ABC):
-    """Durable home of a study: :meth:`append` commits one trial before it returns."""
+    """Durable home of a study: :meth:`append` commits one trial before it returns.
+
+    A store is a context manager that closes itself on exit.
+
+    Example:
+        >>> with MemoryStore() as store:
+        ...     store.append(Trial(number=0, arch="a", metrics={"m": 1.0}))
+        ...     len(store.load()[1])
+        1
+    """
 
     @abstractmethod
     def load(self) -> tuple[dict[str, Any], list[Trial]]:
@@ -25,6 +37,17 @@ class Store(ABC):
 
     def close(self) -> None:
         """Release resources (no-op by default)."""
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 class MemoryStore(Store):

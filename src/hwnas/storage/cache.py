@@ -1,48 +1,250 @@
 """Evaluation cache shared across studies: (evaluator key, canonical arch) -> metrics.
 
-Studies that point at the same cache file never pay twice for the same measurement.
+Studies that point at the same cache file never pay twice for the same measurement. Several
+processes (a study and its workers, several studies) read and write one file at once: WAL, and a
+busy timeout so that a writer waits for another's commit instead of failing. Only finished
+evaluations go in: non-finite metrics are refused, since a failed result must be retried, not
+remembered.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import math
 import sqlite3
 from pathlib import Path
+from types import TracebackType
 
-from hwnas.errors import DataError
+from hwnas.errors import DataError, HwnasError, StoreLockedError
+from hwnas.storage._files import (
+    SQLITE_MAGIC,
+    check_folder_writable,
+    check_location,
+    connect_readonly,
+    make_parents,
+    read_header,
+    tables,
+    translate,
+)
 from hwnas.storage.sqlite import _dump_metrics, _load_metrics
+
+log = logging.getLogger(__name__)
+
+CACHE_SCHEMA_VERSION = 1
+_VERSION_KEY = "cache_schema_version"  # not the study's key: a study.db is never taken for a cache
+_CACHE_COLUMNS = {"evaluator", "arch", "metrics"}
+_CACHE_DDL = (
+    "CREATE TABLE IF NOT EXISTS cache (evaluator TEXT NOT NULL, arch TEXT NOT NULL,"
+    " metrics TEXT NOT NULL, PRIMARY KEY (evaluator, arch))"
+)
+_META_DDL = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+_ELSEWHERE = "set `cache:` in the config or HWNAS_CACHE_DIR to another place"
 
 
 class EvaluationCache:
-    """A SQLite file of finished evaluations, safe to share between processes (WAL)."""
+    """A SQLite file of finished evaluations, safe to share between processes (WAL).
 
-    def __init__(self, path: str | Path) -> None:
+    Args:
+        path: the cache file; created, with its folder, when missing.
+        timeout_s: how long a read or write waits for another process's commit.
+
+    Raises:
+        DataError: the path can't hold a file, or the file is not an hwnas evaluation cache (it is
+            left untouched), or it has a newer cache schema version.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> with EvaluationCache(pathlib.Path(tempfile.mkdtemp()) / "evaluations.db") as cache:
+        ...     cache.put("nb201:cifar10", "arch", {"accuracy": 93.1})
+        ...     cache.get("nb201:cifar10", "arch")
+        {'accuracy': 93.1}
+    """
+
+    def __init__(self, path: str | Path, *, timeout_s: float = 30.0) -> None:
         self.path = Path(path).expanduser()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.timeout_s = float(timeout_s)
+        move = f"delete it, or {_ELSEWHERE}"
+        exists = check_location(self.path, write=True, what="an hwnas evaluation cache", move=move)
+        if exists:
+            self._inspect()  # a foreign or newer file is refused before anything is written
+        make_parents(self.path, move=_ELSEWHERE)
+        # WAL keeps -wal and -shm files next to the cache: its folder must be writable.
+        check_folder_writable(self.path, move=_ELSEWHERE)
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS cache (evaluator TEXT NOT NULL, arch TEXT NOT NULL,"
-                " metrics TEXT NOT NULL, PRIMARY KEY (evaluator, arch))"
+            db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=self.timeout_s
             )
-        except sqlite3.DatabaseError as exc:
-            raise DataError(f"{self.path} is not a usable hwnas cache: {exc}") from None
+        except sqlite3.Error as exc:
+            raise self._translate(exc, "open") from None
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            # Under the write lock: another process may be creating the same file right now.
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                self._setup(db)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            db.close()
+            raise self._translate(exc, "open") from None
+        except BaseException:
+            db.close()
+            raise
+        self._db = db
 
     def get(self, evaluator: str, arch: str) -> dict[str, float] | None:
-        row = self._db.execute(
-            "SELECT metrics FROM cache WHERE evaluator = ? AND arch = ?", (evaluator, arch)
-        ).fetchone()
-        return None if row is None else _load_metrics(row[0])
+        """The metrics stored for ``arch`` under ``evaluator``'s key, or None."""
+        try:
+            row = self._db.execute(
+                "SELECT metrics FROM cache WHERE evaluator = ? AND arch = ?", (evaluator, arch)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise self._translate(exc, "read") from None
+        if row is None:
+            return None
+        try:
+            metrics = _load_metrics(row[0])
+        except (TypeError, ValueError, AttributeError):
+            log.warning("%s: unreadable entry for %s / %s ignored", self.path, evaluator, arch)
+            return None
+        if not all(math.isfinite(v) for v in metrics.values()):
+            return None  # written before failed results were refused: evaluate again
+        return metrics
 
     def put(self, evaluator: str, arch: str, metrics: dict[str, float]) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO cache VALUES (?, ?, ?)",
-            (evaluator, arch, _dump_metrics(metrics)),
-        )
+        """Store finished metrics.
+
+        Raises:
+            ValueError: a metric is not a finite number (a failed result is never cached).
+        """
+        for name, value in metrics.items():
+            try:
+                ok = math.isfinite(float(value))
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise ValueError(
+                    f"refusing to cache {evaluator} metrics of {arch}: {name}={value!r} is not a "
+                    "finite number; the cache must never hold a failed result"
+                )
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO cache VALUES (?, ?, ?)",
+                (evaluator, arch, _dump_metrics(metrics)),
+            )
+        except sqlite3.Error as exc:
+            raise self._translate(exc, f"store {evaluator} metrics of {arch} in") from None
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM cache").fetchone()[0])
+        try:
+            return int(self._db.execute("SELECT COUNT(*) FROM cache").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise self._translate(exc, "read") from None
 
     def close(self) -> None:
         self._db.close()
+
+    def __enter__(self) -> EvaluationCache:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _inspect(self) -> None:
+        try:
+            header = read_header(self.path)
+        except OSError as exc:
+            raise DataError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+        if not header:
+            return
+        if not header.startswith(SQLITE_MAGIC):
+            raise self._foreign("it is not an SQLite file")
+        try:
+            db = connect_readonly(self.path, timeout_s=self.timeout_s)
+            try:
+                self._classify(db)
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            err = self._translate(exc, "read")
+            if isinstance(err, StoreLockedError):
+                raise err from None
+            raise self._foreign(f"SQLite cannot read it: {exc}") from None
+
+    def _classify(self, db: sqlite3.Connection) -> int | None:
+        """The cache schema version (0: before versions; None: empty), refusing others' files."""
+        layout = tables(db)
+        if not layout:
+            return None
+        if "cache" not in layout or not layout["cache"] >= _CACHE_COLUMNS:
+            names = sorted(layout)
+            shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+            raise self._foreign(f"it holds the tables {shown} and no hwnas cache table")
+        if "meta" not in layout:
+            if set(layout) == {"cache"}:
+                return 0  # written by an hwnas from before cache versions
+            raise self._foreign("it holds other tables besides the cache")
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (_VERSION_KEY,)).fetchone()
+        try:
+            version = None if row is None else json.loads(row[0])
+        except (TypeError, ValueError):
+            version = None
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise self._foreign(f"its meta table has no valid {_VERSION_KEY}")
+        if version > CACHE_SCHEMA_VERSION:
+            raise DataError(
+                f"{self.path} has cache schema version {version}, newer than version "
+                f"{CACHE_SCHEMA_VERSION} that this hwnas reads; use the hwnas version that wrote "
+                f"it, or {_ELSEWHERE}"
+            )
+        return version
+
+    def _setup(self, db: sqlite3.Connection) -> None:
+        version = self._classify(db)
+        if version == CACHE_SCHEMA_VERSION:
+            return
+        if version == 0:
+            # Older hwnas cached failed (NaN/inf) results: drop them so they are evaluated again.
+            bad = []
+            for evaluator, arch, text in db.execute("SELECT evaluator, arch, metrics FROM cache"):
+                try:
+                    ok = all(math.isfinite(v) for v in _load_metrics(text).values())
+                except (TypeError, ValueError, AttributeError):
+                    ok = False
+                if not ok:
+                    bad.append((evaluator, arch))
+            db.executemany("DELETE FROM cache WHERE evaluator = ? AND arch = ?", bad)
+            log.info(
+                "%s: cache migrated to version 1, %d failed entries dropped", self.path, len(bad)
+            )
+        db.execute(_CACHE_DDL)
+        db.execute(_META_DDL)
+        db.execute(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)", (_VERSION_KEY, str(CACHE_SCHEMA_VERSION))
+        )
+
+    def _foreign(self, reason: str) -> DataError:
+        return DataError(
+            f"{self.path} is not an hwnas evaluation cache ({reason}); delete it, or {_ELSEWHERE}"
+        )
+
+    def _translate(self, exc: sqlite3.Error, action: str) -> HwnasError:
+        return translate(
+            exc,
+            self.path,
+            action,
+            timeout_s=self.timeout_s,
+            move=_ELSEWHERE,
+            damaged=f"delete it (it only saves time), or {_ELSEWHERE}",
+        )
