@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hwnas.cli_progress import JsonLog, SearchProgress
 from hwnas.errors import ConfigError, HwnasError
 from hwnas.problem import Constraint, Objective, objective_matrix
 from hwnas.trial import Trial
@@ -50,18 +52,60 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error contract: one line naming the problem, exit code 2."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        Console(stderr=True).print(
+            f"[bold red]error:[/] {escape(self.prog)}: {escape(message)}; see "
+            f"'{escape(self.prog)} --help'",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="hwnas", description="Hardware-aware neural architecture search"
-    )
+    p = _Parser(prog="hwnas", description="Hardware-aware neural architecture search")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     s = sub.add_parser("search", help="run (or resume) a study from a YAML config")
     s.add_argument("config", type=Path)
     s.add_argument("--out", type=Path, required=True, help="output folder (re-use it to resume)")
     s.add_argument("--budget", type=int, default=None, help="evaluations (overrides the config)")
     s.add_argument("--seed", type=int, default=None, help="seed (overrides the config)")
+    s.add_argument(
+        "--executor",
+        choices=["sequential", "process", "ray"],
+        default=None,
+        help="where evaluations run (overrides execution.executor; default sequential)",
+    )
+    s.add_argument(
+        "--workers", type=_positive_int, default=None, help="evaluations in flight at once"
+    )
+    s.add_argument(
+        "--address", default=None, help="Ray cluster to join (default: start a local Ray)"
+    )
+    s.add_argument(
+        "--log-json", type=Path, default=None, help="append one JSON object per trial to a file"
+    )
+    s.add_argument(
+        "--progress-every",
+        type=int,
+        default=10,
+        help="when stderr is not a terminal, a progress line every N trials (0: none)",
+    )
     s.add_argument("--quiet", action="store_true", help="no progress bar and no table")
     s.set_defaults(func=cmd_search)
 
@@ -83,101 +127,177 @@ def _parser() -> argparse.ArgumentParser:
 
 # -- search -------------------------------------------------------------------------------------
 def cmd_search(args: argparse.Namespace) -> int:
-    from hwnas.config import build_study, load_config
-    from hwnas.storage import SQLiteStore
+    from hwnas.config import build_parts, load_config
 
     config = load_config(args.config)
     if args.budget is not None and args.budget <= 0:
         raise ConfigError(f"--budget must be a positive number of evaluations, got {args.budget}")
+    if args.seed is not None and args.seed < 0:
+        raise ConfigError(f"--seed must be a whole number >= 0, got {args.seed}")
+    if args.progress_every < 0:
+        raise ConfigError(f"--progress-every must be >= 0, got {args.progress_every}")
+    execution = config.execution.model_copy(
+        update={
+            k: v
+            for k, v in {
+                "executor": args.executor,
+                "workers": args.workers,
+                "address": args.address,
+            }.items()
+            if v is not None
+        }
+    )
+    config = config.model_copy(update={"execution": execution})
     out: Path = args.out
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; give a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    store = SQLiteStore(out / "study.db")
-    try:
-        built = build_study(
-            config,
-            base_dir=args.config.resolve().parent,
-            store=store,
-            budget=args.budget,
-            seed=args.seed,
-        )
-        study = built.study
+    check_out_folder(out)
+    # Everything is built and checked before a file is written: a config error leaves nothing.
+    parts = build_parts(
+        config, base_dir=args.config.resolve().parent, budget=args.budget, seed=args.seed
+    )
+    from hwnas.execution import create_backend
+
+    err = Console(stderr=True)
+    for ev in parts.evaluators:
+        for note in ev.notes():
+            err.print(f"warning: {escape(note)}", highlight=False, soft_wrap=True)
+    with open_study_folder(out, parts) as (store, study):
         meta = {
             "objectives": [[o.metric, o.direction] for o in study.problem.objectives],
             "constraints": [[c.metric, c.le, c.ge] for c in study.problem.constraints],
             "space": study.space.name,
-            "strategy": built.strategy_name,
+            "strategy": parts.strategy_name,
             "seed": study.seed,
-            "budget": built.budget,
+            "budget": parts.budget,
             "config_path": str(args.config.resolve()),
             "config_text": args.config.read_text(),
+            "notes": [n for ev in parts.evaluators for n in ev.notes()],
         }
         store.set_meta({"report": meta})
-        console = Console(stderr=True)
         done_before = study.n_charged
-        interrupted = False
+        stopped: BaseException | None = None
+        backend = create_backend(
+            execution.executor,
+            study.evaluators,
+            workers=execution.workers,
+            address=execution.address,
+            timeout_s=parts.policy.timeout_s,
+        )
+        callbacks: list[Any] = []
+        log_json = JsonLog(args.log_json) if args.log_json is not None else None
+        if log_json is not None:
+            callbacks.append(log_json)
         start = time.perf_counter()
+        progress = SearchProgress(
+            err,
+            budget=parts.budget,
+            done_before=done_before,
+            every=args.progress_every,
+            quiet=args.quiet,
+        )
         try:
-            _run_with_progress(study, built.budget, console, quiet=args.quiet)
-        except KeyboardInterrupt:
-            interrupted = True
+            with progress:
+                study.optimize(
+                    parts.budget,
+                    executor=backend,
+                    policy=parts.policy,
+                    callbacks=[progress, *callbacks],
+                )
+        except (KeyboardInterrupt, HwnasError) as exc:
+            stopped = exc  # write what is stored before saying why the run stopped
+        finally:
+            if log_json is not None:
+                log_json.close()
         wall = time.perf_counter() - start
         trials = study.trials
         summary = _summary(meta, trials, study.n_charged, wall, done_before)
-        for key, value in study.strategy.diagnostics().items():
-            summary[f"strategy: {key}"] = f"{value:.4g}" if isinstance(value, float) else str(value)
-        outputs = _write(out, meta, trials, summary)
+        summary["executor"] = backend.describe()
+        diagnostics = study.strategy.diagnostics()
+        store.set_meta({"diagnostics": _plain(diagnostics)})
+        outputs = _write(
+            out, meta, trials, summary, diagnostics=diagnostics, evaluators=parts.evaluators
+        )
+        if isinstance(stopped, HwnasError):
+            raise stopped
         if not args.quiet:
             _print_front(outputs.pareto, study.problem.objectives, study.problem.constraints)
-            diag = {k: v for k, v in summary.items() if k.startswith("strategy: ")}
-            if diag:
+            if diagnostics:
                 _stdout().print(
-                    "; ".join(f"{k[10:]} {v}" for k, v in diag.items()), highlight=False
+                    "; ".join(f"{k} {_fmt(v)}" for k, v in diagnostics.items()), highlight=False
                 )
             _stdout().print(
-                f"{study.n_charged} of {built.budget} evaluations stored in {out / 'study.db'}"
-                f" ({study.n_charged - done_before} new, {wall:.1f} s); "
+                f"{study.n_charged} of {parts.budget} evaluations stored in {out / 'study.db'}"
+                f" ({study.n_charged - done_before} new, {wall:.1f} s, {study.n_failed} failed); "
                 f"report: {outputs.files['report.html']}",
                 highlight=False,
             )
-        if interrupted:
-            console.print(
+        if stopped is not None:
+            err.print(
                 "interrupted: every finished evaluation is stored; re-run the same command to "
                 "resume",
                 highlight=False,
             )
             return 130
         return 0
+
+
+def check_out_folder(out: Path) -> None:
+    """Raise :class:`ConfigError` when ``out`` cannot hold a study (before anything is built)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a folder")
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"--out {out}: {probe} is a file, so the folder cannot be made there")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"--out {out}: {probe} is not writable (read-only or no permission); "
+            "give a folder you can write to"
+        )
+
+
+@contextmanager
+def open_study_folder(out: Path, parts: Any) -> Iterator[tuple[Any, Any]]:
+    """The store and the (resumed) study in ``out``; when the study cannot be made, nothing
+    this call created is left behind (no empty ``study.db``, no new empty folder)."""
+    from hwnas.storage import SQLiteStore
+
+    made_folder = not out.exists()
+    db = out / "study.db"
+    new_db = not db.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"--out {out}: cannot make the folder ({exc.strerror}); give a folder you can write to"
+        ) from None
+    store = None
+    try:
+        store = SQLiteStore(db)
+        study = parts.make_study(store)
+    except BaseException:
+        if store is not None:
+            store.close()
+        if new_db:
+            for extra in ("", "-wal", "-shm", "-journal"):
+                Path(f"{db}{extra}").unlink(missing_ok=True)
+            for leftover in out.glob(".study.db*"):
+                leftover.unlink(missing_ok=True)
+        if made_folder and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    try:
+        yield store, study
     finally:
         store.close()
 
 
-def _run_with_progress(study: Any, budget: int, console: Console, *, quiet: bool) -> None:
-    if quiet or not console.is_terminal:
-        study.optimize(budget)
-        return
-    columns = (
-        TextColumn("[bold]search"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("front {task.fields[front]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("search", total=budget, completed=study.n_charged, front="-")
-        count = {"n": 0}
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in values.items()}
 
-        def update(st: Any, trial: Trial) -> None:
-            count["n"] += 1
-            front = (
-                len(st.pareto_front())
-                if count["n"] % 10 == 0
-                else progress.tasks[0].fields["front"]
-            )
-            progress.update(task, completed=st.n_charged, front=front)
 
-        study.optimize(budget, callbacks=[update])
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _summary(
@@ -218,13 +338,24 @@ def _problem_from_meta(meta: dict[str, Any]) -> tuple[list[Objective], list[Cons
     return objectives, constraints
 
 
-def _write(out: Path, meta: dict[str, Any], trials: list[Trial], summary: dict[str, str]) -> Any:
+def _write(
+    out: Path,
+    meta: dict[str, Any],
+    trials: list[Trial],
+    summary: dict[str, str],
+    *,
+    diagnostics: dict[str, Any] | None = None,
+    evaluators: Sequence[Any] | None = None,
+) -> Any:
     from hwnas.report import write_outputs
+    from hwnas.report.reference import reference_table
 
     objectives, constraints = _problem_from_meta(meta)
     title = f"hwnas: {meta['space']} / {meta['strategy']} / " + ", ".join(
         o.metric for o in objectives
     )
+    names = [o.metric for o in objectives] + [c.metric for c in constraints]
+    reference = reference_table(evaluators, names) if evaluators else None
     return write_outputs(
         out,
         trials=trials,
@@ -232,6 +363,9 @@ def _write(out: Path, meta: dict[str, Any], trials: list[Trial], summary: dict[s
         constraints=constraints,
         summary=summary,
         title=title,
+        diagnostics=diagnostics,
+        notes=meta.get("notes", ()),
+        reference=reference,
     )
 
 
@@ -273,7 +407,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     db = args.out / "study.db"
     if not db.is_file():
         raise ConfigError(f"{args.out} holds no study.db; give the --out folder of a search")
-    store = SQLiteStore(db)
+    store = SQLiteStore(db, readonly=True)
     try:
         meta_all, trials = store.load()
     finally:
@@ -284,11 +418,36 @@ def cmd_report(args: argparse.Namespace) -> int:
     charged = sum(t.charged for t in trials)
     summary = _summary(meta, trials, charged, 0.0, charged)
     summary.pop("this run")
-    outputs = _write(args.out, meta, trials, summary)
+    outputs = _write(
+        args.out,
+        meta,
+        trials,
+        summary,
+        diagnostics=meta_all.get("diagnostics"),
+        evaluators=_stored_evaluators(meta),
+    )
     objectives, constraints = _problem_from_meta(meta)
     _print_front(outputs.pareto, objectives, constraints)
     _stdout().print(f"wrote {', '.join(str(p) for p in outputs.files.values())}", highlight=False)
     return 0
+
+
+def _stored_evaluators(meta: dict[str, Any]) -> list[Any] | None:
+    """The study's evaluators rebuilt from its stored config, to score it against benchmark
+    tables in the report; None when they cannot be rebuilt (data moved, config gone)."""
+    from hwnas.config import build_evaluators, parse_config
+
+    text, path = meta.get("config_text"), meta.get("config_path")
+    if not text or not path:
+        return None
+    try:
+        import yaml
+
+        config = parse_config(yaml.safe_load(text), str(path))
+        return build_evaluators(config, base_dir=Path(path).parent)[1]
+    except (HwnasError, yaml.YAMLError) as exc:
+        logging.getLogger(__name__).info("report without benchmark scores: %s", exc)
+        return None
 
 
 # -- list ---------------------------------------------------------------------------------------

@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hwnas.errors import ConfigError
+from hwnas.execution.base import RunPolicy
 from hwnas.evaluation import EVALUATORS, Evaluator, EvaluatorContext, create_evaluator
 from hwnas.evaluation.data import cache_dir
 from hwnas.problem import Constraint, Objective, Problem
@@ -33,7 +35,8 @@ from hwnas.spaces import SPACES, SearchSpace, create_space
 from hwnas.storage.base import Store
 from hwnas.storage.cache import EvaluationCache
 from hwnas.strategies import STRATEGIES, create_strategy, default_strategy_spec
-from hwnas.study import Study, check_metrics
+from hwnas.strategies.base import Strategy
+from hwnas.study import Study, check_metrics, check_seed
 
 
 class _Model(BaseModel):
@@ -75,6 +78,19 @@ class BudgetConfig(_Model):
     evaluations: int = Field(gt=0)
 
 
+class ExecutionConfig(_Model):
+    """Where evaluations run and how failures are met (``hwnas.execution``); the CLI's
+    ``--executor``, ``--workers`` and ``--address`` override the first three."""
+
+    executor: Literal["sequential", "process", "ray"] = "sequential"
+    workers: int | None = Field(default=None, ge=1)
+    address: str | None = None
+    timeout_s: float | None = Field(default=None, gt=0)
+    retries: int = Field(default=2, ge=0)
+    max_failures_in_row: int = Field(default=10, ge=1)
+    ordered: bool = False
+
+
 class StudyConfig(_Model):
     """The validated shape of a study config."""
 
@@ -84,7 +100,8 @@ class StudyConfig(_Model):
     constraints: list[ConstraintConfig] = Field(default_factory=list)
     strategy: StrategyConfig | None = None
     budget: BudgetConfig
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, lt=2**63)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     data_dir: str | None = None
     cache: str | None = None  # evaluation cache file; default $HWNAS_CACHE_DIR/evaluations.db
 
@@ -148,6 +165,7 @@ def _fields_at(loc: tuple[Any, ...]) -> list[str]:
         "objectives": ObjectiveConfig,
         "constraints": ConstraintConfig,
         "budget": BudgetConfig,
+        "execution": ExecutionConfig,
     }
     model = models.get(str(loc[0]))
     return list(model.model_fields) if model else []
@@ -184,22 +202,51 @@ def load_config(path: str | Path) -> StudyConfig:
 
 
 @dataclass
+class StudyParts:
+    """Everything a config builds, checked, before any file of the study is touched."""
+
+    space: SearchSpace
+    evaluators: list[Evaluator]
+    objectives: list[Objective]
+    constraints: list[Constraint]
+    strategy: Strategy
+    strategy_name: str
+    seed: int
+    budget: int
+    cache: EvaluationCache | None
+    policy: RunPolicy
+    execution: ExecutionConfig
+    config: StudyConfig
+
+    def make_study(self, store: Store | None = None) -> Study:
+        """The study on ``store`` (resumed when the store holds it)."""
+        return Study(
+            space=self.space,
+            evaluators=self.evaluators,
+            objectives=self.objectives,
+            constraints=self.constraints,
+            strategy=self.strategy,
+            store=store,
+            seed=self.seed,
+            budget=self.budget,
+            cache=self.cache,
+        )
+
+
+@dataclass
 class BuiltStudy:
     study: Study
     budget: int
     config: StudyConfig
     strategy_name: str
+    policy: RunPolicy
+    execution: ExecutionConfig
 
 
-def build_study(
-    config: StudyConfig,
-    *,
-    base_dir: Path,
-    store: Store | None = None,
-    budget: int | None = None,
-    seed: int | None = None,
-) -> BuiltStudy:
-    """Turn a validated config into a ready :class:`Study` (checks everything first)."""
+def build_evaluators(
+    config: StudyConfig, *, base_dir: Path
+) -> tuple[SearchSpace, list[Evaluator]]:
+    """The space and the evaluators of a config (they load and check their data)."""
     if config.space.name not in SPACES:
         SPACES.get(config.space.name)  # raises with the closest names
     space: SearchSpace = create_space(config.space.name, **config.space.options)
@@ -214,9 +261,21 @@ def build_study(
         ((name, opts),) = entry.items()
         EVALUATORS.get(name)
         evaluators.append(create_evaluator(name, ctx, **opts))
+    return space, evaluators
+
+
+def build_parts(
+    config: StudyConfig,
+    *,
+    base_dir: Path,
+    budget: int | None = None,
+    seed: int | None = None,
+) -> StudyParts:
+    """Turn a validated config into checked parts (space, evaluators, strategy, ...)."""
+    space, evaluators = build_evaluators(config, base_dir=base_dir)
     objectives = [Objective(o.metric, o.direction) for o in config.objectives]
     constraints = [Constraint(c.metric, le=c.le, ge=c.ge) for c in config.constraints]
-    seed = config.seed if seed is None else seed
+    seed = check_seed(config.seed if seed is None else seed)
     n = config.budget.evaluations if budget is None else budget
     if n <= 0:
         raise ConfigError(f"the budget must be a positive number of evaluations, got {n}")
@@ -226,23 +285,18 @@ def build_study(
             f"set budget.evaluations <= {space.size}"
         )
 
+    problem = Problem(space, tuple(objectives), tuple(constraints))
     check_metrics(space, evaluators, objectives, constraints)
     check_feasible(constraints, evaluators)
     if config.strategy is not None:
         strategy_name, options = config.strategy.name, config.strategy.options
     else:
-        problem = Problem(space, tuple(objectives), tuple(constraints))
         strategy_name, options = default_strategy_spec(problem)
     STRATEGIES.get(strategy_name)
     strategy = create_strategy(strategy_name, **options)
-    definition = {
-        "space": {"name": space.name, "options": config.space.options},
-        "evaluators": [ev.key() for ev in evaluators],
-        "objectives": [[o.metric, o.direction] for o in objectives],
-        "constraints": [str(c) for c in constraints],
-        "strategy": {"name": strategy_name, "options": options},
-        "seed": seed,
-    }
+    # Options a strategy can only check against the problem (e.g. a cheap metric's name) fail
+    # here, before a study file exists; the study sets it up again with its own generator.
+    strategy.setup(problem, np.random.default_rng(seed))
     cache = None
     if config.cache is not None:
         cache_path = Path(config.cache).expanduser()
@@ -250,19 +304,47 @@ def build_study(
     elif any(ev.cacheable for ev in evaluators):
         # Measurements are worth keeping across studies: share one cache per user by default.
         cache = EvaluationCache(cache_dir() / "evaluations.db")
-    study = Study(
+    ex = config.execution
+    policy = RunPolicy(
+        timeout_s=ex.timeout_s,
+        retries=ex.retries,
+        max_failures_in_row=ex.max_failures_in_row,
+        ordered=ex.ordered,
+    )
+    return StudyParts(
         space=space,
         evaluators=evaluators,
         objectives=objectives,
         constraints=constraints,
         strategy=strategy,
-        store=store,
+        strategy_name=strategy_name,
         seed=seed,
         budget=n,
         cache=cache,
-        definition=definition,
+        policy=policy,
+        execution=ex,
+        config=config,
     )
-    return BuiltStudy(study=study, budget=n, config=config, strategy_name=strategy_name)
+
+
+def build_study(
+    config: StudyConfig,
+    *,
+    base_dir: Path,
+    store: Store | None = None,
+    budget: int | None = None,
+    seed: int | None = None,
+) -> BuiltStudy:
+    """Turn a validated config into a ready :class:`Study` (checks everything first)."""
+    parts = build_parts(config, base_dir=base_dir, budget=budget, seed=seed)
+    return BuiltStudy(
+        study=parts.make_study(store),
+        budget=parts.budget,
+        config=config,
+        strategy_name=parts.strategy_name,
+        policy=parts.policy,
+        execution=parts.execution,
+    )
 
 
 def check_feasible(constraints: list[Constraint], evaluators: list[Evaluator]) -> None:

@@ -84,6 +84,10 @@ class Registry(Generic[T]):
         check_options(factory, options, f"{self.kind} {name!r}")
         return factory(**options)
 
+    def name_of(self, factory: object) -> str | None:
+        """The name ``factory`` is registered under, or None."""
+        return next((n for n, f in self._entries.items() if f is factory), None)
+
     def names(self) -> list[str]:
         return sorted(self._entries)
 

@@ -1,10 +1,12 @@
-"""The Study: ask -> evaluate -> tell -> commit, until the budget; Pareto front; resume.
+"""The Study: the bookkeeping of ask -> tell -> commit; Pareto front; budget; resume.
 
 Budget = distinct architectures evaluated by expensive evaluators (by any evaluator when none is
-expensive). A repeat is served from what the study already knows and costs nothing. Every
-finished evaluation is committed before the next ask, and a study reopened on the same store
-replays its log through a fresh strategy, so the sequence of architectures is the same whether or
-not the run was interrupted.
+expensive); a result served from the shared evaluation cache counts like a fresh one. A repeat is
+answered from what the study already knows and costs nothing. Every told result is committed
+before :meth:`Study.tell` returns, and a study reopened on the same store replays its log through
+a fresh strategy, so the sequence of architectures is the same whether or not the run was
+interrupted. Running evaluations (here, in worker processes or on Ray) is the executors' job
+(:mod:`hwnas.execution`); :meth:`Study.optimize` hands the study to one.
 
 Example:
     >>> from hwnas import Study, Objective, create_space
@@ -24,26 +26,28 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from hwnas.errors import ConfigError, StudyMismatchError
-from hwnas.evaluation.base import Evaluator, MissingArchError
+from hwnas.evaluation.base import Evaluator
+from hwnas.execution.base import Backend, RunPolicy
+from hwnas.execution.driver import Callback, RunStats
 from hwnas.pareto import hypervolume, pareto_trials
 from hwnas.problem import Constraint, Objective, Problem, objective_matrix
 from hwnas.registry import closest
 from hwnas.spaces.base import Arch, SearchSpace
 from hwnas.storage.base import MemoryStore, Store
 from hwnas.storage.cache import EvaluationCache
-from hwnas.strategies import default_strategy
+from hwnas.strategies import default_strategy, strategy_spec
 from hwnas.strategies.base import SearchExhausted, Strategy
 from hwnas.trial import Observation, Trial
 
 log = logging.getLogger(__name__)
 
-Callback = Callable[["Study", Trial], None]
+__all__ = ["Callback", "Study", "check_metrics", "metric_sources", "study_definition"]
 
 
 def metric_sources(space: SearchSpace, evaluators: Sequence[Evaluator]) -> dict[str, str]:
@@ -73,6 +77,43 @@ def check_metrics(
             )
 
 
+def study_definition(
+    problem: Problem, evaluators: Sequence[Evaluator], strategy: Strategy, seed: int
+) -> dict[str, Any]:
+    """What identifies a study in its store: a resume with anything else is refused.
+
+    The one place this is built, so a study made from Python and one made from a config agree on
+    the same database. The budget is not part of it (a study may be extended).
+    """
+    name, options = strategy_spec(strategy)
+    return {
+        "space": {"name": problem.space.name, "options": problem.space.options},
+        "evaluators": [ev.key() for ev in evaluators],
+        "objectives": [[o.metric, o.direction] for o in problem.objectives],
+        "constraints": [str(c) for c in problem.constraints],
+        "strategy": {"name": name, "options": options},
+        "seed": seed,
+    }
+
+
+def data_provenance(evaluators: Sequence[Evaluator]) -> dict[str, dict[str, str]]:
+    """The data files the evaluators' results depend on (path and content hash of each)."""
+    out: dict[str, dict[str, str]] = {}
+    for ev in evaluators:
+        for label, entry in ev.provenance().items():
+            out[label] = dict(entry)
+    return out
+
+
+def check_seed(seed: object) -> int:
+    """The seed as an int, or a :class:`ConfigError` for anything but a whole number >= 0."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or int(seed) < 0:
+        raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}")
+    if int(seed) >= 2**63:
+        raise ConfigError(f"seed must be below 2**63, got {seed}")
+    return int(seed)
+
+
 class Study:
     """A hardware-aware search: one space, evaluators, objectives, constraints, one strategy.
 
@@ -81,17 +122,19 @@ class Study:
         evaluators: what turns an architecture into metrics.
         objectives: metrics with directions.
         constraints: ``metric <= le`` / ``metric >= ge`` bounds.
-        strategy: how to search (default: the best multi-objective strategy on the benchmarks).
+        strategy: how to search (default: :func:`~hwnas.strategies.default_strategy`).
         store: where trials are committed (default: in memory).
-        seed: seeds the strategy's random generator.
+        seed: seeds the strategy's random generator (a whole number >= 0).
         budget: default number of charged evaluations for :meth:`optimize`.
         cache: an evaluation cache shared across studies (for cacheable evaluators).
-        definition: what identifies the study in its store (checked on resume); by default the
-            names of the space, evaluators, objectives, constraints, strategy and the seed.
+
+    A store that already holds a study is resumed when its definition (space and options,
+    evaluators, objectives, constraints, strategy and options, seed) and its data (the files the
+    evaluators read, by path and content) are the same; otherwise it is refused, naming what
+    changed.
     """
 
     max_repeat_asks = 2000
-    max_failures_in_row = 1000
 
     def __init__(
         self,
@@ -105,7 +148,6 @@ class Study:
         seed: int = 0,
         budget: int | None = None,
         cache: EvaluationCache | None = None,
-        definition: Mapping[str, Any] | None = None,
     ) -> None:
         self.problem = Problem(space, tuple(objectives), tuple(constraints))
         self.space = space
@@ -116,7 +158,7 @@ class Study:
         self.strategy = strategy if strategy is not None else default_strategy(self.problem)
         self.store = store if store is not None else MemoryStore()
         self.cache = cache
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         self.budget = budget
         self.strategy.setup(self.problem, np.random.default_rng(self.seed))
 
@@ -134,7 +176,8 @@ class Study:
                 self._cheap_names += [m for m in ev.metrics() if m not in self._cheap_names]
         # With no expensive evaluator at all, every new evaluation counts against the budget.
         self._count_all = not any(ev.expensive for ev in self.evaluators)
-        self.definition = dict(definition) if definition is not None else self._default_definition()
+        self.definition = study_definition(self.problem, self.evaluators, self.strategy, self.seed)
+        self.data = data_provenance(self.evaluators)
         self._resume()
 
     # -- setup ------------------------------------------------------------------------------------
@@ -142,21 +185,13 @@ class Study:
         """Each available metric and what provides it."""
         return metric_sources(self.space, self.evaluators)
 
-    def _default_definition(self) -> dict[str, Any]:
-        return {
-            "space": self.space.name,
-            "evaluators": [ev.key() for ev in self.evaluators],
-            "objectives": [[o.metric, o.direction] for o in self.problem.objectives],
-            "constraints": [str(c) for c in self.problem.constraints],
-            "strategy": type(self.strategy).__name__,
-            "seed": self.seed,
-        }
-
     def _resume(self) -> None:
         meta, stored = self.store.load()
         known = meta.get("definition")
         if known is None:
-            self.store.set_meta({"definition": self.definition, "created": time.time()})
+            self.store.set_meta(
+                {"definition": self.definition, "data": self.data, "created": time.time()}
+            )
         elif known != self.definition:
             diff = sorted(
                 k
@@ -170,6 +205,8 @@ class Study:
                 f"the stored study was made with different {', '.join(diff)} ({shown}); "
                 "use a new output folder, or the original config and seed to resume"
             )
+        else:
+            self._check_data(meta.get("data"))
         for trial in stored:
             while self._asks < trial.asks_before:
                 self.ask()
@@ -185,7 +222,41 @@ class Study:
         if stored:
             log.info("resumed %d stored trials (%d charged)", len(stored), self._charged)
 
+    def _check_data(self, known: Mapping[str, Mapping[str, str]] | None) -> None:
+        if known is None:  # stored before data was recorded: record it now
+            self.store.set_meta({"data": self.data})
+            return
+        changes = []
+        for label in sorted(set(known) | set(self.data)):
+            old, new = known.get(label), self.data.get(label)
+            if old is None:
+                changes.append(f"{label} is new (now {new and new.get('path')})")
+            elif new is None:
+                changes.append(f"{label} ({old.get('path')}) is no longer used")
+            elif old.get("path") != new.get("path"):
+                changes.append(f"{label} moved from {old.get('path')} to {new.get('path')}")
+            elif old.get("sha256") != new.get("sha256"):
+                changes.append(
+                    f"{label} ({new.get('path')}) changed content (sha256 "
+                    f"{str(old.get('sha256'))[:12]} -> {str(new.get('sha256'))[:12]})"
+                )
+        if changes:
+            raise StudyMismatchError(
+                "the data of the stored study changed: "
+                + "; ".join(changes)
+                + "; restore the original data to resume, or use a new output folder"
+            )
+
     # -- ask / tell -------------------------------------------------------------------------------
+    def ask_numbered(self) -> tuple[int, Arch]:
+        """Like :meth:`ask`, with the trial number the architecture will be stored under."""
+        arch = self.ask()
+        return self._asks - 1, arch
+
+    def in_flight(self) -> list[tuple[int, Arch]]:
+        """Asked and not yet told (e.g. in flight when a previous run stopped), in ask order."""
+        return sorted(self._pending.values(), key=lambda e: e[0])
+
     def ask(self) -> Arch:
         """The next architecture to evaluate: one the study has not seen or handed out yet."""
         for _ in range(self.max_repeat_asks):
@@ -213,13 +284,21 @@ class Study:
         error: str | None = None,
         charged: bool = True,
         duration_s: float = 0.0,
+        attempts: int = 1,
+        cached: bool = False,
     ) -> Trial:
-        """Record the result of an asked architecture (``metrics=None`` with ``error``: failed)."""
+        """Record the result of an asked architecture (``metrics=None`` with ``error``: failed);
+        it is committed to the store before this returns."""
         s = self.space.to_string(arch)
         if s not in self._pending:
             raise ConfigError(f"tell() got {s!r}, which was not handed out by ask()")
         number, asked = self._pending.pop(s)
         values = {k: float(v) for k, v in (metrics or {}).items()}
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if bad and error is None:  # never store a non-finite result as a complete trial
+            error = f"told a non-finite value for {', '.join(bad)}"
+        if error is not None:
+            values = {}
         values.update(self.space.cheap_metrics(asked))
         trial = Trial(
             number=number,
@@ -232,6 +311,8 @@ class Study:
             tell_seq=len(self._trials),
             duration_s=duration_s,
             finished_at=time.time(),
+            attempts=attempts,
+            cached=cached,
         )
         self.store.append(trial)
         self._record(trial, asked)
@@ -260,28 +341,30 @@ class Study:
             failed=failed,
         )
 
-    # -- evaluation loop --------------------------------------------------------------------------
-    def evaluate(self, arch: Arch) -> tuple[dict[str, float] | None, str | None, bool]:
-        """Run every evaluator on ``arch``: (metrics or None, error, charged)."""
-        s = self.space.to_string(arch)
-        metrics: dict[str, float] = {}
-        charged = False
-        for ev in self.evaluators:
-            use_cache = self.cache is not None and ev.cacheable
-            got = self.cache.get(ev.key(), s) if use_cache else None  # type: ignore[union-attr]
-            if got is None:
-                try:
-                    got = ev.evaluate(arch)
-                except MissingArchError as exc:
-                    return None, str(exc), charged
-                charged = charged or ev.expensive or self._count_all
-                if use_cache:
-                    self.cache.put(ev.key(), s, got)  # type: ignore[union-attr]
-            metrics.update(got)
-        return metrics, None, charged
+    # -- running --------------------------------------------------------------------------------
+    def optimize(
+        self,
+        budget: int | None = None,
+        *,
+        executor: str | Backend = "sequential",
+        workers: int | None = None,
+        address: str | None = None,
+        policy: RunPolicy | None = None,
+        callbacks: Iterable[Callback] = (),
+    ) -> RunStats:
+        """Evaluate what the strategy asks for until ``budget`` charged evaluations (or the
+        space runs out), on an executor: ``sequential`` (here, one at a time), ``process`` (a
+        pool of ``workers`` local processes) or ``ray`` (Ray tasks; ``address`` joins a cluster).
 
-    def optimize(self, budget: int | None = None, *, callbacks: Iterable[Callback] = ()) -> None:
-        """Ask, evaluate and tell until ``budget`` charged evaluations (or the space runs out)."""
+        Failed evaluations become failed trials and the search goes on (see
+        :class:`~hwnas.execution.RunPolicy` for time limits, retries and when a run of failures
+        stops the study). Returns what happened in this run.
+
+        Example:
+            >>> study.optimize(100, executor="process", workers=2)  # doctest: +SKIP
+        """
+        from hwnas.execution import create_backend, run
+
         budget = budget if budget is not None else self.budget
         if budget is None:
             raise ConfigError("optimize() needs a budget (number of evaluations)")
@@ -291,38 +374,19 @@ class Study:
                 f"budget {budget} exceeds the {size} architectures of space {self.space.name!r}; "
                 f"set budget.evaluations <= {size}"
             )
-        callbacks = list(callbacks)
-        failures = 0
-        free_in_row = 0
-        while self._charged < budget:
-            if self._pending:  # in flight when a previous run stopped: evaluate them first
-                arch = min(self._pending.values(), key=lambda e: e[0])[1]
-            else:
-                try:
-                    arch = self.ask()
-                except SearchExhausted as exc:
-                    log.warning("search stopped early: %s", exc)
-                    break
-            start = time.perf_counter()
-            metrics, error, charged = self.evaluate(arch)
-            trial = self.tell(
-                arch,
-                metrics,
-                error=error,
-                charged=charged,
-                duration_s=time.perf_counter() - start,
+        policy = policy if policy is not None else RunPolicy()
+        backend = (
+            executor
+            if isinstance(executor, Backend)
+            else create_backend(
+                executor,
+                self.evaluators,
+                workers=workers,
+                address=address,
+                timeout_s=policy.timeout_s,
             )
-            failures = 0 if trial.ok else failures + 1
-            free_in_row = 0 if trial.charged else free_in_row + 1
-            if failures >= self.max_failures_in_row:
-                raise ConfigError(
-                    f"{failures} evaluations in a row failed; the last said: {trial.error}"
-                )
-            if free_in_row >= self.max_repeat_asks * 5:
-                log.warning("search stopped early: %d evaluations in a row were free", free_in_row)
-                break
-            for cb in callbacks:
-                cb(self, trial)
+        )
+        return run(self, backend, budget=budget, policy=policy, callbacks=callbacks)
 
     # -- results ----------------------------------------------------------------------------------
     @property
@@ -334,6 +398,16 @@ class Study:
     def n_charged(self) -> int:
         """Evaluations that counted against the budget."""
         return self._charged
+
+    @property
+    def n_failed(self) -> int:
+        """Trials that failed (their reasons are in ``trial.error``)."""
+        return sum(not t.ok for t in self._trials)
+
+    @property
+    def n_in_flight(self) -> int:
+        """Architectures asked for and not told yet."""
+        return len(self._pending)
 
     def is_feasible(self, trial: Trial) -> bool:
         return trial.ok and self.problem.violation(trial.metrics) <= 0.0

@@ -151,8 +151,9 @@ def test_surrogate_respects_constraints_and_names() -> None:
 @pytest.mark.parametrize("surrogate", [False, True])
 def test_resume_through_sqlite_equals_straight_run(tmp_path, surrogate: bool) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "study.db"
-    first = _study(seed=7, store=SQLiteStore(path), surrogate=surrogate)
-    first.optimize(30)
+    with SQLiteStore(path) as store:
+        first = _study(seed=7, store=store, surrogate=surrogate)
+        first.optimize(30)
     resumed = _study(seed=7, store=SQLiteStore(path), surrogate=surrogate)
     assert [t.arch for t in resumed.trials] == [t.arch for t in first.trials]
     resumed.optimize(55)

@@ -29,6 +29,14 @@ class SearchSpace(ABC):
     """
 
     name: ClassVar[str] = ""
+    options: dict[str, Any]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> SearchSpace:
+        # The options a space was made with identify it in a study's store (see
+        # hwnas.study.study_definition), however it was made: by name from a config or by hand.
+        obj = super().__new__(cls)
+        obj.options = dict(kwargs)
+        return obj
 
     @abstractmethod
     def sample(self, rng: np.random.Generator) -> Arch:

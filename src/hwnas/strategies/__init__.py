@@ -67,6 +67,12 @@ def default_strategy_spec(problem: Problem) -> tuple[str, dict[str, Any]]:
     return name, dict(options)
 
 
+def strategy_spec(strategy: Strategy) -> tuple[str, dict[str, Any]]:
+    """The registered name and the options of a strategy (its class name when unregistered)."""
+    name = STRATEGIES.name_of(type(strategy)) or type(strategy).__name__
+    return name, dict(getattr(strategy, "options", {}))
+
+
 def default_strategy(problem: Problem) -> Strategy:
     """The strategy used when a config names none."""
     name, options = default_strategy_spec(problem)
@@ -85,4 +91,5 @@ __all__ = [
     "default_strategy",
     "list_strategies",
     "rank_and_crowding",
+    "strategy_spec",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +34,14 @@ class Strategy(ABC):
 
     problem: Problem
     rng: np.random.Generator
+    options: dict[str, Any]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Strategy:
+        # The options a strategy was made with identify it in a study's store, however it was
+        # made (by name from a config, or by hand): see hwnas.strategies.strategy_spec.
+        obj = super().__new__(cls)
+        obj.options = dict(kwargs)
+        return obj
 
     def setup(self, problem: Problem, rng: np.random.Generator) -> None:
         self.problem = problem

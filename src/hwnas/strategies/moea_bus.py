@@ -28,7 +28,9 @@ Only the abstracts and summaries of both were available to us; where they are si
 
 Any number of objectives; constraints by feasibility first (Deb's rule, via
 :func:`~hwnas.strategies.base.rank_and_crowding`); all randomness from the study's generator;
-nothing depends on the budget.
+nothing depends on the budget. With evaluations in flight (parallel executors), survival runs
+only once every child of the generation is told; until then each ask breeds one extra child from
+the current populations.
 """
 
 from __future__ import annotations
@@ -122,6 +124,8 @@ class MOEABUS(Strategy):
         self._vice: list[str] = []
         self._new: list[str] = []
         self._queue: list[Arch] = []
+        self._untold: set[str] = set()  # asked, result not told yet
+        self._generation: set[str] = set()  # children the next survival waits for
         self._started = False
         self._edges: np.ndarray | None = None  # complexity interval edges, fixed at init
         self._cheap_cache: dict[str, dict[str, float]] = {}
@@ -140,18 +144,27 @@ class MOEABUS(Strategy):
             if not self._started:
                 self._started = True
                 self._queue = self._uniform_sample()
+                self._generation = {self.key(a) for a in self._queue}
+            elif self._generation & self._untold:
+                # The generation is not complete (evaluations in flight): its survival waits
+                # for the last of its children; meanwhile the current populations breed one
+                # extra child, which joins the first survival after its result.
+                self._queue = self._offspring(1)
             else:
                 self._survive()
-                self._queue = self._offspring()
+                self._queue = self._offspring(self.population_size)
+                self._generation = {self.key(a) for a in self._queue}
             if not self._queue:
                 raise SearchExhausted("moea_bus: no unseen architecture left to propose")
         arch = self._queue.pop(0)
         self._seen.add(self.key(arch))
+        self._untold.add(self.key(arch))
         return arch
 
     def tell(self, observation: Observation) -> None:
         s = observation.arch_str
         self._seen.add(s)
+        self._untold.discard(s)
         if s not in self._obs:
             self._obs[s] = observation
             self._new.append(s)
@@ -268,10 +281,9 @@ class MOEABUS(Strategy):
             self._surrogate.score(pool)
 
     # -- variation ----------------------------------------------------------------------------
-    def _offspring(self) -> list[Arch]:
+    def _offspring(self, n: int) -> list[Arch]:
         main = [self._obs[k] for k in self._main]
         vice = [self._obs[k] for k in self._vice]
-        n = self.population_size
         shares = {"main": n - n // 2, "vice": n // 2} if vice else {"main": n}
         trained = sum(not o.failed for o in self._obs.values()) >= MIN_TRAIN
         surrogate = self._surrogate

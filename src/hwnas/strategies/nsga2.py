@@ -3,6 +3,11 @@
 Categorical genomes are varied with the space's operators (uniform crossover, one-slot mutation),
 offspring that repeat an architecture already proposed are redrawn, and survival keeps the best
 ``population_size`` by constrained non-dominated rank and crowding distance.
+
+With evaluations in flight (parallel executors), survival runs only once every child of the
+generation is told; until then each ask breeds one extra child from the current parents, which
+joins the first survival after its result. Run one at a time, this is plain generational
+NSGA-II.
 """
 
 from __future__ import annotations
@@ -46,22 +51,34 @@ class NSGA2(Strategy):
         self._population: list[Observation] = []
         self._new: list[Observation] = []
         self._queue: list[Arch] = []
+        self._untold: set[str] = set()  # asked, result not told yet
+        self._generation: set[str] = set()  # children the next survival waits for
         self._n_asked = 0
 
     def ask(self) -> Arch:
         if self._n_asked < self.population_size:
             arch = self.sample_unseen(self._seen)
+            self._generation.add(self.key(arch))
         else:
             if not self._queue:
-                self._survive()
-                self._queue = self._offspring(self.population_size)
+                if self._generation & self._untold:
+                    # The generation is not complete: its survival waits for the last of its
+                    # children, and meanwhile the current parents breed one extra child (it
+                    # joins the first survival after its result), so that no worker idles.
+                    self._queue = self._offspring(1)
+                else:
+                    self._survive()
+                    self._queue = self._offspring(self.population_size)
+                    self._generation = {self.key(a) for a in self._queue}
             arch = self._queue.pop(0)
         self._seen.add(self.key(arch))
+        self._untold.add(self.key(arch))
         self._n_asked += 1
         return arch
 
     def tell(self, observation: Observation) -> None:
         self._seen.add(observation.arch_str)
+        self._untold.discard(observation.arch_str)
         self._new.append(observation)
 
     # -- internals --------------------------------------------------------------------------------
