@@ -23,13 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwnas import create_space
+from hwnas.errors import DataError
 from hwnas.evaluation import EvaluatorContext, create_evaluator
 from hwnas.evaluation.base import Evaluator
-from hwnas.pareto import hypervolume, non_dominated_mask
+from hwnas.report.scoring import DECILES, REF_MARGIN, HypervolumeGap, LatencyBands
 
-DECILES = np.arange(1, 10) / 10.0
-# Points on the nadir boundary still count (with ~zero volume) instead of being dropped.
-REF_MARGIN = 1e-6
+__all__ = ["DECILES", "REF_MARGIN", "TASKS", "Task", "TaskScorer", "make_evaluator", "task_of"]
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,10 @@ def make_evaluator(task: Task) -> Evaluator:
 
 
 class TaskScorer:
-    """Scores lists of evaluated architectures of one task against its full table."""
+    """Scores lists of evaluated architectures of one task against its full table.
+
+    The figures come from :mod:`hwnas.report.scoring` (the report scores a run the same way).
+    """
 
     def __init__(self, task: Task, evaluator: Evaluator | None = None) -> None:
         ev = evaluator if evaluator is not None else make_evaluator(task)
@@ -101,27 +103,14 @@ class TaskScorer:
         self.index = {s: i for i, s in enumerate(table.index)}
         self.accuracy = table["accuracy"].to_numpy(dtype=float)
         self.latency = table[list(task.latency_metrics)].to_numpy(dtype=float)  # (n, d)
-        # bounds[k, d]: k-th decile of device d; feasible[k, i]: cell i meets budget k.
-        self.bounds = np.quantile(self.latency, DECILES, axis=0)
-        self.feasible = np.all(self.latency[None, :, :] <= self.bounds[:, None, :], axis=2)
-        if not self.feasible.any(axis=1).all():
-            raise ValueError(f"task {task.name}: a latency budget admits no cell")
-        masked = np.where(self.feasible, self.accuracy[None, :], np.nan)
-        self.best = np.nanmax(masked, axis=1)
-        self.worst = np.nanmin(masked, axis=1)
-
-        F = self._minimisation_form(np.arange(len(self.accuracy)))
-        self.ideal = F.min(axis=0)
-        self.nadir = F.max(axis=0)
-        self.reference = np.full(F.shape[1], 1.0 + REF_MARGIN)
-        self.hv_star = self._hv(F)
+        try:
+            self.bands = LatencyBands.of_table(self.accuracy, self.latency, DECILES)
+        except DataError as exc:  # a budget admits no cell
+            raise ValueError(f"task {task.name}: {exc}") from exc
+        self.hv = HypervolumeGap.of_table(self._minimisation_form(np.arange(len(self.accuracy))))
 
     def _minimisation_form(self, rows: np.ndarray) -> np.ndarray:
         return np.column_stack([-self.accuracy[rows], self.latency[rows]])
-
-    def _hv(self, F: np.ndarray) -> float:
-        Z = (F - self.ideal) / (self.nadir - self.ideal)
-        return hypervolume(Z[non_dominated_mask(Z)], self.reference)
 
     def rows(self, archs: Sequence[str]) -> np.ndarray:
         """Table rows of canonical architecture strings (KeyError for an unknown string)."""
@@ -129,15 +118,11 @@ class TaskScorer:
 
     def regret(self, rows: np.ndarray) -> float:
         """Mean simple regret (accuracy points) over the 9 latency budgets."""
-        found = np.where(self.feasible[:, rows], self.accuracy[rows][None, :], -np.inf).max(axis=1)
-        found = np.where(np.isfinite(found), found, self.worst)
-        return float(np.mean(self.best - found))
+        return self.bands.regret(self.accuracy[rows], self.latency[rows])
 
     def hv_gap(self, rows: np.ndarray) -> float:
         """``1 - HV / HV*`` of the evaluated cells (0 means the true front was found)."""
-        if len(rows) == 0:
-            return 1.0
-        return float(1.0 - self._hv(self._minimisation_form(rows)) / self.hv_star)
+        return self.hv.gap(self._minimisation_form(rows))
 
     def score(self, archs: Sequence[str]) -> tuple[float, float]:
         """(regret, hv_gap) of the evaluated architectures ``archs``."""

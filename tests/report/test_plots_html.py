@@ -1,4 +1,5 @@
 """Pareto PNG and HTML report: the bytes on disk, for 1-4 objectives and empty inputs."""
+# The report's full outputs (plots, curves, reference scoring) are in test_report_outputs.py.
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from report_support import external_references
 
 from hwnas.errors import ConfigError, DataError
 from hwnas.problem import Constraint, Objective
@@ -153,16 +155,13 @@ def table_rows(page: str, table_id: str) -> list[str]:
 def header_cells(page: str, table_id: str) -> list[str]:
     match = re.search(rf'<table id="{table_id}"><thead><tr>(.*?)</tr>', page, flags=re.S)
     assert match is not None
-    return re.findall(r"<th>(.*?)</th>", match.group(1))
+    # Headers carry <wbr> break chances after "_" and before "@" so that the table fits.
+    return [h.replace("<wbr>", "") for h in re.findall(r"<th>(.*?)</th>", match.group(1))]
 
 
 def write_report(
     tmp_path: Path, trials: pd.DataFrame, pareto: pd.DataFrame, objectives: list[Objective]
 ) -> str:
-    png = tmp_path / "pareto.png"
-    write_pareto_png(
-        png, trials=trials, pareto=pareto, feasible=feasible_of(trials), objectives=objectives
-    )
     out = tmp_path / "report.html"
     write_report_html(
         out,
@@ -172,7 +171,6 @@ def write_report(
         pareto=pareto,
         objectives=objectives,
         constraints=[LAT_LE],
-        png=png,
     )
     return out.read_text(encoding="utf-8")
 
@@ -190,10 +188,11 @@ def test_html_report_is_self_contained_and_escaped(tmp_path: Path) -> None:
     for o in objectives:
         assert escape(o.metric) in page
     assert escape(str(LAT_LE)) in page  # 'latency_ms@raspi4 &lt;= 10.0'
-    assert "data:image/png;base64," in page
-    assert "<script" not in page
-    assert "http://" not in page and "https://" not in page
-    assert "<details>" not in page  # 30 rows stay expanded
+    # One interactive figure, plotly.js inlined: no script, style or link loads anything.
+    assert '<div class="plot" id="fig-pareto"></div>' in page
+    assert 'id="hwnas-figures"' in page and "Plotly.newPlot" in page
+    assert external_references(page) == []
+    assert '<details id="all-trials" open>' in page  # 30 rows stay expanded
 
 
 def test_html_pareto_table_rows_order_and_format(tmp_path: Path) -> None:
@@ -218,11 +217,11 @@ def test_html_collapses_long_trial_tables_and_handles_empty_front(tmp_path: Path
     page = write_report(tmp_path, trials, trials.iloc[0:0], [ACC, LAT])
     assert '<table id="pareto"' not in page
     assert "Pareto front is empty" in page
-    assert "<details><summary>Show all 80 trials</summary>" in page
+    assert '<details id="all-trials"><summary>Show all 80 trials</summary>' in page
     assert len(table_rows(page, "trials")) == 80
 
 
-def test_html_with_no_trials_and_no_plot(tmp_path: Path) -> None:
+def test_html_with_no_trials_has_no_plot_and_no_script_but_the_recorder(tmp_path: Path) -> None:
     empty = make_trials().iloc[0:0]
     out = tmp_path / "r.html"
     write_report_html(
@@ -233,22 +232,12 @@ def test_html_with_no_trials_and_no_plot(tmp_path: Path) -> None:
         pareto=empty,
         objectives=[ACC],
         constraints=[],
-        png=None,
     )
     page = out.read_text(encoding="utf-8")
     assert "No completed trials." in page
-    assert "data:image" not in page
-    with pytest.raises(DataError, match="does not exist"):
-        write_report_html(
-            out,
-            title="t",
-            summary={},
-            trials=empty,
-            pareto=empty,
-            objectives=[ACC],
-            constraints=[],
-            png=tmp_path / "missing.png",
-        )
+    assert "No completed trials to plot." in page
+    assert "hwnas-figures" not in page and "Plotly.newPlot" not in page
+    assert external_references(page) == []
 
 
 def test_format_cell() -> None:

@@ -1,4 +1,16 @@
-"""Reports: trials.csv, pareto.csv, pareto.png and report.html from a study's trials."""
+"""Reports: trials.csv, pareto.csv, pareto.png and report.html from a study's trials.
+
+Example:
+    >>> outputs = write_outputs(  # doctest: +SKIP
+    ...     Path("out"),
+    ...     trials=study.trials,
+    ...     objectives=problem.objectives,
+    ...     constraints=problem.constraints,
+    ...     summary={"strategy": "nsga2"},
+    ...     diagnostics=study.strategy.diagnostics(),
+    ...     reference=reference_table(evaluators, problem.metric_names),
+    ... )
+"""
 
 from __future__ import annotations
 
@@ -12,6 +24,7 @@ import pandas as pd
 
 from hwnas.pareto import pareto_trials
 from hwnas.problem import Constraint, Objective
+from hwnas.report.reference import reference_table
 from hwnas.report.tables import feasible_mask, trials_frame
 from hwnas.trial import Trial
 
@@ -34,20 +47,51 @@ def write_outputs(
     constraints: Sequence[Constraint],
     summary: Mapping[str, str],
     title: str = "hwnas study",
+    diagnostics: Mapping[str, float | str] | None = None,
+    notes: Sequence[str] = (),
+    reference: pd.DataFrame | None = None,
 ) -> Outputs:
     """Write ``trials.csv``, ``pareto.csv``, ``pareto.png`` and ``report.html`` into ``out_dir``.
 
     Files are written to a temporary name and moved into place, so a reader never sees half a
-    file.
+    file. ``trials.csv`` / ``pareto.csv`` hold the complete trials (columns ``trial``, ``arch``,
+    then one per metric); failed trials appear in the report with their reasons.
+
+    Args:
+        out_dir: folder to write into (created).
+        trials: every trial of the study, complete and failed.
+        objectives: the study's objectives.
+        constraints: the study's constraints.
+        summary: key/value facts for the top of the report, in order.
+        title: report and plot title.
+        diagnostics: the strategy's own figures (predictor rank quality, ...), shown apart.
+        notes: data notes (e.g. excluded table rows), one line each.
+        reference: the full benchmark table (index: canonical arch strings; columns: at least
+            every objective and constraint metric) to score the run against after the fact
+            (regret and hypervolume gap over evaluations); no strategy ever sees it.
+
+    Raises:
+        DataError: when ``reference`` lacks a needed column or holds a non-finite value.
     """
+    from hwnas.report.curves import study_curves
     from hwnas.report.html import write_report_html
     from hwnas.report.plots import write_pareto_png
+    from hwnas.report.ranges import axis_ranges
 
     out_dir.mkdir(parents=True, exist_ok=True)
     frame = trials_frame(trials, objectives, constraints)
     front_numbers = {t.number for t in pareto_trials(trials, objectives, constraints)}
     pareto = frame[frame["trial"].isin(front_numbers)].reset_index(drop=True)
     feasible = feasible_mask(frame, constraints)
+    ranges = axis_ranges(
+        frame,
+        objectives=objectives,
+        feasible=feasible,
+        pareto=pareto,
+        constraints=constraints,
+    )
+    # Scored before anything is written: a bad reference table leaves the old files in place.
+    curves = study_curves(trials, objectives, constraints, reference)
     files = {
         "trials.csv": out_dir / "trials.csv",
         "pareto.csv": out_dir / "pareto.csv",
@@ -58,7 +102,14 @@ def write_outputs(
     _atomic_csv(pareto, files["pareto.csv"])
     tmp_png = out_dir / ".pareto.tmp.png"
     write_pareto_png(
-        tmp_png, trials=frame, pareto=pareto, feasible=feasible, objectives=objectives, title=title
+        tmp_png,
+        trials=frame,
+        pareto=pareto,
+        feasible=feasible,
+        objectives=objectives,
+        title=title,
+        constraints=constraints,
+        ranges=ranges,
     )
     tmp_png.replace(files["pareto.png"])
     tmp_html = out_dir / ".report.tmp.html"
@@ -70,7 +121,12 @@ def write_outputs(
         pareto=pareto,
         objectives=objectives,
         constraints=constraints,
-        png=files["pareto.png"],
+        feasible=feasible,
+        failures=[t for t in trials if not t.ok],
+        curves=curves,
+        diagnostics=diagnostics,
+        notes=notes,
+        ranges=ranges,
     )
     tmp_html.replace(files["report.html"])
     return Outputs(trials=frame, pareto=pareto, feasible=feasible, files=files)
@@ -82,4 +138,4 @@ def _atomic_csv(frame: pd.DataFrame, path: Path) -> None:
     tmp.replace(path)
 
 
-__all__ = ["Outputs", "write_outputs"]
+__all__ = ["Outputs", "reference_table", "write_outputs"]

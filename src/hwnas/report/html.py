@@ -1,7 +1,10 @@
-"""A single self-contained HTML report of a study: summary, plot, Pareto front, all trials.
+"""One self-contained HTML report of a study: summary, interactive Pareto view, front, progress,
+failures, measurement noise, diagnostics, notes and all trials.
 
-The file has no scripts and no network references: CSS is inline and the plot is embedded as a
-base64 ``data:`` URI, so the report still works after it is moved or mailed.
+plotly.js is inlined and the figures are embedded as JSON, so the page has no network reference
+and still works offline after it is moved or mailed. A tiny inline script records any script
+error into the ``data-script-errors`` attribute of ``<html>`` and the number of rendered plots
+into ``data-plots-rendered``, which is how the browser test reads the page back.
 
 Example:
     >>> write_report_html(  # doctest: +SKIP
@@ -12,56 +15,133 @@ Example:
     ...     pareto=pareto_df,
     ...     objectives=problem.objectives,
     ...     constraints=problem.constraints,
-    ...     png=Path("study/pareto.png"),
     ... )
 """
 
 from __future__ import annotations
 
-import base64
+import json
 import logging
-import math
-import numbers
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from functools import cache
 from html import escape
 from pathlib import Path
 
 import pandas as pd
 
-from hwnas.errors import DataError
 from hwnas.problem import Constraint, Objective
+from hwnas.report import sections
+from hwnas.report.curves import OBSERVED_REF, Curves
+from hwnas.report.ranges import AxisRange, axis_ranges
+from hwnas.report.sections import format_cell
+from hwnas.report.tables import feasible_mask
+from hwnas.trial import Trial
 
 log = logging.getLogger(__name__)
 
-COLLAPSE_ROWS = 50
+COLLAPSE_ROWS = sections.COLLAPSE_ROWS
 
 _CSS = """
-:root { color-scheme: light; }
+:root { color-scheme: light; --line: #d0d7de; --muted: #57606a; --bg: #f6f8fa; }
+* { box-sizing: border-box; }
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
-       sans-serif; margin: 2rem auto; max-width: 1200px; padding: 0 1rem; color: #1f2328;
-       line-height: 1.45; }
-h1 { font-size: 1.6rem; margin-bottom: 0.5rem; }
-h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #d0d7de;
+       sans-serif; margin: 0; color: #1f2328; line-height: 1.45; background: #fff; }
+header, main, footer { max-width: 1200px; margin: 0 auto; padding: 0 1.25rem; }
+header { padding-top: 1.5rem; }
+h1 { font-size: 1.5rem; margin: 0 0 .25rem; }
+h2 { font-size: 1.15rem; margin: 2rem 0 .6rem; border-bottom: 1px solid var(--line);
      padding-bottom: .25rem; }
-.wrap { overflow: auto; max-height: 75vh; border: 1px solid #d0d7de; border-radius: 6px; }
-table { border-collapse: collapse; font-size: 0.88rem; }
+h3 { font-size: .95rem; margin: .4rem 0; }
+nav { position: sticky; top: 0; z-index: 5; background: rgba(255,255,255,.95);
+      border-bottom: 1px solid var(--line); }
+nav ul { max-width: 1200px; margin: 0 auto; padding: .45rem 1.25rem; list-style: none;
+         display: flex; flex-wrap: wrap; gap: .3rem 1.1rem; font-size: .88rem; }
+nav a { color: #0969da; text-decoration: none; }
+nav a:hover { text-decoration: underline; }
+.overview { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 1.5rem; }
+@media (max-width: 800px) { .overview { grid-template-columns: 1fr; } }
+.problem ul { margin: .2rem 0 .6rem; }
+.plot { width: 100%; min-height: 360px; border: 1px solid var(--line); border-radius: 6px; }
+.wrap { overflow: auto; border: 1px solid var(--line); border-radius: 6px; }
+.wrap.tall { max-height: 70vh; }
+.wrap.narrow { display: inline-block; max-width: 100%; }
+table { border-collapse: collapse; font-size: .86rem; }
 .wrap table { width: 100%; }
-th, td { padding: 0.3rem 0.6rem; text-align: left; white-space: nowrap; }
-thead th { position: sticky; top: 0; background: #f0f3f6; border-bottom: 1px solid #d0d7de;
-           z-index: 1; }
-tbody tr:nth-child(even) { background: #f6f8fa; }
+th, td { padding: .28rem .55rem; text-align: left; vertical-align: top; }
+td.num, td.text { white-space: nowrap; }
+thead th { position: sticky; top: 0; background: #f0f3f6; border-bottom: 1px solid var(--line);
+           z-index: 1; font-weight: 600; }
+tbody tr:nth-child(even) { background: var(--bg); }
 tbody tr:hover { background: #fff8c5; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.arch { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
-          font-size: 0.8rem; }
+          font-size: .78rem; overflow-wrap: anywhere; word-break: break-all; min-width: 16em; }
+td.reason { overflow-wrap: anywhere; min-width: 16em; }
 tr.front td { font-weight: 600; }
 tr.infeasible td { color: #8c959f; }
-table.kv th { background: none; position: static; color: #57606a; font-weight: 500; }
+table.kv th { background: none; position: static; color: var(--muted); font-weight: 500;
+              white-space: nowrap; min-width: 0; }
 table.kv td, table.kv th { border-bottom: 1px solid #eaeef2; }
-img.plot { max-width: 100%; height: auto; border: 1px solid #d0d7de; border-radius: 6px; }
-.muted { color: #57606a; }
-summary { cursor: pointer; margin: 0.5rem 0; }
+table.kv td { overflow-wrap: anywhere; }
+.muted { color: var(--muted); }
+.offscale { background: #fff8c5; border: 1px solid #d4a72c; border-radius: 6px;
+            padding: .35rem .6rem; font-size: .88rem; }
+summary { cursor: pointer; margin: .5rem 0; color: #0969da; }
 ul { padding-left: 1.2rem; }
+footer { margin: 2.5rem auto 1.5rem; font-size: .8rem; }
+"""
+
+# Runs first, before plotly.js: every uncaught error or rejection lands in an attribute.
+_ERROR_RECORDER = """
+(function () {
+  var root = document.documentElement, errors = [];
+  function record(message) {
+    errors.push(String(message).slice(0, 500));
+    root.setAttribute("data-script-errors", String(errors.length));
+    root.setAttribute("data-script-error-text", errors.join(" | "));
+  }
+  root.setAttribute("data-script-errors", "0");
+  window.hwnasError = record;
+  window.addEventListener("error", function (e) {
+    record((e.message || "error") + (e.lineno ? " (line " + e.lineno + ")" : ""));
+  });
+  window.addEventListener("unhandledrejection", function (e) {
+    var r = e.reason;
+    record("unhandled rejection: " + (r && r.message ? r.message : r));
+  });
+})();
+"""
+
+_RENDER = """
+(function () {
+  var root = document.documentElement;
+  var specs = JSON.parse(document.getElementById("hwnas-figures").textContent);
+  var ids = Object.keys(specs), done = 0;
+  var config = {displaylogo: false, responsive: true, showLink: false,
+                toImageButtonOptions: {format: "png", scale: 2}};
+  root.setAttribute("data-plots-expected", String(ids.length));
+  root.setAttribute("data-plots-rendered", "0");
+  if (typeof Plotly === "undefined") { window.hwnasError("plotly.js did not load"); return; }
+  ids.forEach(function (id) {
+    try {
+      Plotly.newPlot(id, specs[id].data, specs[id].layout, config).then(function () {
+        done += 1;
+        root.setAttribute("data-plots-rendered", String(done));
+      }, function (err) { window.hwnasError("plot " + id + ": " + err); });
+    } catch (err) {
+      window.hwnasError("plot " + id + ": " + (err && err.message ? err.message : err));
+    }
+  });
+  function wideTables() {
+    var wide = [];
+    document.querySelectorAll(".wrap.fit").forEach(function (w) {
+      if (w.scrollWidth > w.clientWidth + 1) { wide.push(w.firstElementChild.id); }
+    });
+    root.setAttribute("data-wide-tables", wide.join(" "));
+  }
+  wideTables();
+  window.addEventListener("resize", wideTables);
+})();
 """
 
 
@@ -74,7 +154,12 @@ def write_report_html(
     pareto: pd.DataFrame,
     objectives: Sequence[Objective],
     constraints: Sequence[Constraint],
-    png: Path | None,
+    feasible: pd.Series | None = None,
+    failures: Sequence[Trial] = (),
+    curves: Curves | None = None,
+    diagnostics: Mapping[str, float | str] | None = None,
+    notes: Sequence[str] = (),
+    ranges: Mapping[str, AxisRange] | None = None,
 ) -> None:
     """Write a study report as one self-contained HTML file.
 
@@ -86,181 +171,188 @@ def write_report_html(
         pareto: the feasible non-dominated rows, same columns (may be empty).
         objectives: the study's objectives; the first one orders the Pareto table.
         constraints: the study's constraints (may be empty).
-        png: Pareto plot to embed, or ``None`` for none.
-
-    Raises:
-        DataError: when ``png`` is given but is not a file.
+        feasible: boolean per row of ``trials``; ``None`` checks ``constraints`` on each row.
+        failures: the failed trials, listed with their reasons.
+        curves: hypervolume (and regret / HV gap) over evaluations; ``None`` leaves them out.
+        diagnostics: the strategy's own figures (e.g. a predictor's rank correlation).
+        notes: data notes (e.g. table rows that were excluded), one line each.
+        ranges: axis ranges of the Pareto view; ``None`` computes the robust ones.
 
     Example:
         >>> write_report_html(Path("report.html"), title="demo", summary={"seed": "0"},
-        ...                   trials=df, pareto=front, objectives=objs, constraints=(),
-        ...                   png=None)  # doctest: +SKIP
+        ...                   trials=df, pareto=front, objectives=objs,
+        ...                   constraints=())  # doctest: +SKIP
     """
-    objectives = list(objectives)
-    constraints = list(constraints)
-    front_cols = _ordered_columns(pareto, objectives, constraints)
-    trial_cols = _ordered_columns(trials, objectives, constraints)
+    from hwnas.report.figures import pareto_figure, progress_figure, reference_figure
 
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{escape(title)}</title>",
-        f"<style>{_CSS}</style>",
-        "</head>",
-        "<body>",
-        f"<h1>{escape(title)}</h1>",
-        _summary_table(summary),
-        "<h2>Objectives and constraints</h2>",
-        _problem_lists(objectives, constraints),
-        "<h2>Pareto plot</h2>",
-        _plot(png),
-        f"<h2>Pareto front ({len(pareto)})</h2>",
-    ]
-    if len(pareto):
-        front = _sort_best_first(pareto, objectives[0] if objectives else None)
-        parts.append(_table(front, front_cols, table_id="pareto", constraints=constraints))
-    else:
-        parts.append('<p class="muted">No feasible trial: the Pareto front is empty.</p>')
-
-    parts.append(f"<h2>All trials ({len(trials)})</h2>")
-    if len(trials):
-        on_front = _front_trials(pareto)
-        table = _table(
-            trials, trial_cols, table_id="trials", constraints=constraints, front=on_front
+    objectives, constraints = list(objectives), list(constraints)
+    if feasible is None:
+        feasible = _feasible(trials, constraints)
+    metrics = [o.metric for o in objectives]
+    if ranges is None:
+        ranges = axis_ranges(
+            trials, objectives=objectives, feasible=feasible, pareto=pareto, constraints=constraints
         )
-        if len(trials) > COLLAPSE_ROWS:
-            table = f"<details><summary>Show all {len(trials)} trials</summary>{table}</details>"
-        parts.append(table)
+    figures: dict[str, str] = {}
+    body: list[tuple[str, str, str]] = []  # (section id, heading, HTML)
+
+    overview = (
+        '<div class="overview"><div>'
+        + sections.kv_table(summary, "summary")
+        + "</div><div>"
+        + sections.problem_lists(objectives, constraints)
+        + "</div></div>"
+    )
+    body.append(("overview", "Summary", overview))
+
+    if len(trials):
+        figures["fig-pareto"] = _figure_json(
+            pareto_figure(
+                trials,
+                feasible=feasible,
+                pareto=pareto,
+                objectives=objectives,
+                constraints=constraints,
+                ranges=ranges,
+            )
+        )
+        view = _figure_div("fig-pareto") + sections.offscale_note(trials, ranges, metrics)
     else:
-        parts.append('<p class="muted">No completed trials.</p>')
-    parts += ['<p class="muted">Generated by hwnas.</p>', "</body>", "</html>", ""]
+        view = '<p class="muted">No completed trials to plot.</p>'
+    heading = "Objective over trials" if len(objectives) == 1 else "Pareto view"
+    body.append(("pareto-view", heading, view))
+
+    if len(pareto):
+        front = sections.sort_best_first(pareto, objectives[0] if objectives else None)
+        cols = sections.front_columns(pareto, objectives, constraints)
+        front_html = sections.data_table(
+            front, cols, table_id="pareto", constraints=constraints, css="fit"
+        )
+        hidden = len([c for c in pareto.columns if c not in cols])
+        if hidden:
+            front_html += (
+                f'<p class="muted">{hidden} more metric(s) in the all-trials table and in the '
+                "Pareto view's hover.</p>"
+            )
+    else:
+        front_html = '<p class="muted">No feasible trial: the Pareto front is empty.</p>'
+    body.append(("front", f"Pareto front ({len(pareto)})", front_html))
+
+    if curves is not None and curves.evaluations:
+        parts = []
+        if len(objectives) > 1:
+            figures["fig-progress"] = _figure_json(progress_figure(curves))
+            parts.append(
+                '<p class="muted">Hypervolume of the feasible front after each charged '
+                "evaluation (tell order). Every objective is scaled to the range of the run's "
+                f"feasible trials, reference point {OBSERVED_REF} in each.</p>"
+                + _figure_div("fig-progress")
+            )
+        if curves.hv_gap is not None:
+            figures["fig-reference"] = _figure_json(reference_figure(curves))
+            regret = (
+                "Regret: mean over latency bands (the deciles of the table's latency) of the best "
+                f"{curves.regret_metric} in the table minus the best evaluated, within the band. "
+                if curves.regret is not None
+                else ""
+            )
+            parts.append(
+                '<p class="muted">Scored after the search against the full reference table '
+                f"({curves.reference_rows} rows meeting the constraints), which the search never "
+                f"saw. {escape(regret)}HV gap: 1 − HV/HV* with each objective scaled to the "
+                "table's range.</p>" + _figure_div("fig-reference")
+            )
+        parts.append(sections.curves_table(curves))
+        body.append(("progress", "Progress over evaluations", "".join(parts)))
+
+    body.append(
+        ("failures", f"Failed trials ({len(failures)})", sections.failures_section(failures))
+    )
+    noise = sections.noise_section(trials)
+    if noise is not None:
+        body.append(("noise", "Measurement noise", noise))
+    if diagnostics:
+        body.append(("diagnostics", "Strategy diagnostics", sections.kv_table(diagnostics, "diag")))
+    if notes:
+        body.append(("notes", "Notes", sections.notes_list(notes)))
+    trials_html = sections.all_trials_section(trials, pareto, objectives, constraints)
+    body.append(("trials-section", f"All trials ({len(trials)})", trials_html))
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(parts), encoding="utf-8")
+    path.write_text(_page(title, body, figures), encoding="utf-8")
     log.debug("wrote HTML report %s (%d trials, %d on the front)", path, len(trials), len(pareto))
 
 
-def format_cell(value: object) -> str:
-    """Display text of one table value: floats to 4 significant digits, integers as they are.
-
-    Example:
-        >>> format_cell(0.912345), format_cell(12), format_cell(float("nan"))
-        ('0.9123', '12', '–')
-    """
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    if isinstance(value, numbers.Real):
-        f = float(value)
-        return "–" if math.isnan(f) else f"{f:.4g}"
-    return str(value)
-
-
-def _ordered_columns(
-    table: pd.DataFrame, objectives: Sequence[Objective], constraints: Sequence[Constraint]
-) -> list[str]:
-    """Objective columns, then constraint columns, then the rest in their original order."""
-    first: list[str] = []
-    for name in [o.metric for o in objectives] + [c.metric for c in constraints]:
-        if name in table.columns and name not in first:
-            first.append(name)
-    return first + [str(c) for c in table.columns if c not in first]
-
-
-def _sort_best_first(table: pd.DataFrame, objective: Objective | None) -> pd.DataFrame:
-    if objective is None or objective.metric not in table.columns:
-        return table
-    return table.sort_values(
-        objective.metric,
-        ascending=objective.direction == "minimize",
-        kind="stable",
-        na_position="last",
+def _page(title: str, body: Sequence[tuple[str, str, str]], figures: Mapping[str, str]) -> str:
+    nav = "".join(f'<li><a href="#{sid}">{escape(h)}</a></li>' for sid, h, _ in body)
+    main = "".join(
+        f'<section id="{sid}"><h2>{escape(h)}</h2>{html}</section>' for sid, h, html in body
+    )
+    spec = "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in figures.items()) + "}"
+    scripts = ""
+    if figures:
+        scripts = (
+            f'<script type="application/json" id="hwnas-figures">{_json_in_html(spec)}</script>'
+            f"<script>{_plotly_js()}</script><script>{_RENDER}</script>"
+        )
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{escape(title)}</title>",
+            f"<style>{_CSS}</style>",
+            f"<script>{_ERROR_RECORDER}</script>",
+            "</head>",
+            "<body>",
+            f'<header><h1>{escape(title)}</h1><p class="muted">hwnas study report</p></header>',
+            f"<nav><ul>{nav}</ul></nav>",
+            f"<main>{main}</main>",
+            '<footer class="muted">Generated by hwnas. Plots need JavaScript; the page loads '
+            "nothing from the network.</footer>",
+            scripts,
+            "</body>",
+            "</html>",
+            "",
+        ]
     )
 
 
-def _front_trials(pareto: pd.DataFrame) -> set[object]:
-    if "trial" not in pareto.columns:
-        return set()
-    return set(pareto["trial"].tolist())
-
-
-def _summary_table(summary: Mapping[str, str]) -> str:
-    if not summary:
-        return ""
-    rows = "".join(
-        f"<tr><th>{escape(str(k))}</th><td>{escape(str(v))}</td></tr>" for k, v in summary.items()
-    )
-    return f'<table class="kv" id="summary"><tbody>{rows}</tbody></table>'
-
-
-def _problem_lists(objectives: Sequence[Objective], constraints: Sequence[Constraint]) -> str:
-    objs = "".join(
-        f"<li><b>{escape(o.metric)}</b>: {escape(o.direction)} "
-        f'<span class="muted">({"higher" if o.direction == "maximize" else "lower"} is better)'
-        "</span></li>"
-        for o in objectives
-    )
-    if constraints:
-        cons = "".join(f"<li><code>{escape(str(c))}</code></li>" for c in constraints)
-        cons_html = f'<ul id="constraints">{cons}</ul>'
-    else:
-        cons_html = '<p class="muted" id="constraints">No constraints.</p>'
-    return f'<h3>Objectives</h3><ul id="objectives">{objs}</ul><h3>Constraints</h3>{cons_html}'
-
-
-def _plot(png: Path | None) -> str:
-    if png is None:
-        return '<p class="muted">No plot.</p>'
-    if not png.is_file():
-        raise DataError(f"Pareto plot {str(png)!r} does not exist; write it before the report")
-    data = base64.b64encode(png.read_bytes()).decode("ascii")
-    return f'<img class="plot" alt="Pareto plot" src="data:image/png;base64,{data}">'
-
-
-def _row_feasible(row: Mapping[Hashable, object], constraints: Sequence[Constraint]) -> bool:
-    metrics: dict[str, float] = {}
-    for c in constraints:
-        value = row.get(c.metric)
-        metrics[c.metric] = float(value) if isinstance(value, numbers.Real) else math.nan
-    return all(c.violation(metrics) <= 0.0 for c in constraints)
-
-
-def _table(
-    table: pd.DataFrame,
-    columns: Sequence[str],
-    *,
-    table_id: str,
-    constraints: Sequence[Constraint],
-    front: set[object] | None = None,
-) -> str:
-    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
-    # Only constraints the table can be checked against grey out rows.
-    checkable = [c for c in constraints if c.metric in table.columns]
-    body: list[str] = []
-    for record in table[list(columns)].to_dict(orient="records"):
-        classes = []
-        if front is not None and record.get("trial") in front:
-            classes.append("front")
-        if not _row_feasible(record, checkable):
-            classes.append("infeasible")
-        cells = []
-        for col in columns:
-            value = record[col]
-            kind = "arch" if col == "arch" else "num" if _is_number(value) else "text"
-            cells.append(f'<td class="{kind}">{escape(format_cell(value))}</td>')
-        attr = f' class="{" ".join(classes)}"' if classes else ""
-        body.append(f"<tr{attr}>{''.join(cells)}</tr>")
+def _figure_div(fig_id: str) -> str:
     return (
-        f'<div class="wrap"><table id="{escape(table_id)}"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table></div>"
+        f'<div class="plot" id="{fig_id}"></div>'
+        '<noscript><p class="muted">The interactive plots need JavaScript.</p></noscript>'
     )
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+def _figure_json(fig: object) -> str:
+    import plotly.io as pio
+
+    return str(pio.to_json(fig, validate=False))
+
+
+def _json_in_html(text: str) -> str:
+    """JSON safe inside ``<script>``: no ``<``, ``>`` or ``&`` left to end or open a tag."""
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+@cache
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    # A literal end tag inside would close the inline script early.
+    return str(get_plotlyjs()).replace("</script", "<\\/script")
+
+
+def _feasible(trials: pd.DataFrame, constraints: Sequence[Constraint]) -> pd.Series:
+    if not constraints or not len(trials):
+        return pd.Series(True, index=trials.index, dtype=bool)
+    missing = [c.metric for c in constraints if c.metric not in trials.columns]
+    if missing:
+        return pd.Series(False, index=trials.index, dtype=bool)
+    return feasible_mask(trials, constraints)
+
+
+__all__ = ["COLLAPSE_ROWS", "format_cell", "write_report_html"]

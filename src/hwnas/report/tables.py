@@ -44,3 +44,69 @@ def feasible_mask(frame: pd.DataFrame, constraints: Sequence[Constraint]) -> pd.
         for _, row in frame.iterrows()
     ]
     return pd.Series(values, index=frame.index, dtype=bool)
+
+
+NOISE_PREFIXES = ("latency_cv@", "latency_iqr_ms@")
+
+
+def iqr_column(metric: str) -> str | None:
+    """The interquartile-range column that goes with a measured latency metric, if any.
+
+    Example:
+        >>> iqr_column("latency_ms@cpu"), iqr_column("accuracy")
+        ('latency_iqr_ms@cpu', None)
+    """
+    if metric.startswith("latency_ms@"):
+        return "latency_iqr_ms@" + metric.split("@", 1)[1]
+    return None
+
+
+def noise_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per device, the spread of repeated latency measurements over the trials that have it.
+
+    Reads the ``latency_cv@<dev>`` (coefficient of variation) and ``latency_iqr_ms@<dev>``
+    (interquartile range) columns the ``measured`` evaluator yields. One row per device, columns
+    ``device``, ``trials``, ``median latency_ms``, ``median CV``, ``p90 CV``, ``median IQR ms``,
+    ``p90 IQR ms`` (NaN where the device lacks that column); empty when no trial has them.
+
+    Example:
+        >>> df = pd.DataFrame({"latency_ms@cpu": [2.0, 4.0], "latency_cv@cpu": [0.01, 0.03]})
+        >>> noise_summary(df)["median CV"].tolist()
+        [0.02]
+    """
+    devices: list[str] = []
+    for col in map(str, frame.columns):
+        for prefix in NOISE_PREFIXES:
+            if col.startswith(prefix) and col[len(prefix) :] not in devices:
+                devices.append(col[len(prefix) :])
+    rows = []
+    for dev in devices:
+        cols = {
+            "latency": f"latency_ms@{dev}",
+            "cv": f"latency_cv@{dev}",
+            "iqr": f"latency_iqr_ms@{dev}",
+        }
+        values = {
+            k: pd.to_numeric(frame[c], errors="coerce").dropna() if c in frame.columns else None
+            for k, c in cols.items()
+        }
+        counts = [len(v) for k, v in values.items() if k != "latency" and v is not None]
+        rows.append(
+            {
+                "device": dev,
+                "trials": max(counts, default=0),
+                "median latency_ms": _q(values["latency"], 0.5),
+                "median CV": _q(values["cv"], 0.5),
+                "p90 CV": _q(values["cv"], 0.9),
+                "median IQR ms": _q(values["iqr"], 0.5),
+                "p90 IQR ms": _q(values["iqr"], 0.9),
+            }
+        )
+    columns = ["device", "trials", "median latency_ms", "median CV", "p90 CV"]
+    return pd.DataFrame(rows, columns=[*columns, "median IQR ms", "p90 IQR ms"])
+
+
+def _q(values: pd.Series | None, q: float) -> float:
+    if values is None or values.empty:
+        return float("nan")
+    return float(values.quantile(q))
