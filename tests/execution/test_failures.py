@@ -44,7 +44,9 @@ def test_each_kind_of_failure_is_a_failed_trial_and_the_search_goes_on(
 
 
 @pytest.mark.parametrize(("executor", "workers"), EXECUTORS)
-def test_a_timeout_is_retried_and_then_fails_with_its_reason(executor, workers, first_archs, tmp_path):
+def test_a_timeout_is_retried_and_then_fails_with_its_reason(
+    executor, workers, first_archs, tmp_path
+):
     planted = {first_archs[0]: "hang-once", first_archs[1]: "hang"}
     study = make_study(planted, marker_dir=tmp_path)
     policy = RunPolicy(timeout_s=1.0, retries=1)

@@ -46,7 +46,7 @@ def test_a_killed_ray_worker_is_retried_elsewhere_and_the_study_completes(first_
     assert study.n_charged == 8
 
 
-def test_a_ray_task_past_its_time_limit_is_cancelled(first_archs, tmp_path):
+def test_a_ray_task_past_its_time_limit_fails_with_the_reason(first_archs, tmp_path):
     study = make_study({first_archs[0]: "hang"}, marker_dir=tmp_path)
     study.optimize(3, executor="ray", workers=2, policy=RunPolicy(timeout_s=2.0, retries=0))
     hung = {t.arch: t for t in study.trials}[first_archs[0]]

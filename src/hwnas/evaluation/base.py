@@ -45,6 +45,9 @@ class Evaluator(ABC):
 
     expensive: bool = True
     cacheable: bool = True
+    #: True for evaluators whose results change when others run beside them on the same
+    #: machine (latency measured here): a parallel executor with local workers warns.
+    shares_machine_badly: bool = False
 
     @abstractmethod
     def metrics(self) -> tuple[str, ...]:

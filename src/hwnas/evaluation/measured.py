@@ -43,6 +43,7 @@ class MeasuredLatency(Evaluator):
 
     expensive = True
     cacheable = True
+    shares_machine_badly = True  # two measurements at once on one CPU slow each other down
 
     def __init__(
         self,

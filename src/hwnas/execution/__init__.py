@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from hwnas.errors import ConfigError
@@ -27,6 +28,8 @@ from hwnas.execution.base import (
 )
 from hwnas.execution.driver import RunStats, run
 from hwnas.registry import closest
+
+log = logging.getLogger(__name__)
 
 EXECUTORS = ("process", "ray", "sequential")
 
@@ -61,6 +64,16 @@ def create_backend(
         raise ConfigError(f"workers must be a whole number >= 1, got {workers!r}")
     if address is not None and name != "ray":
         raise ConfigError(f"an address is for the ray executor, not {name!r}; drop --address")
+    parallel_here = name == "process" or (name == "ray" and address is None)
+    if parallel_here and (workers is None or workers > 1):
+        noisy = [ev.key() for ev in evaluators if ev.shares_machine_badly]
+        if noisy:
+            log.warning(
+                "%s measure on this machine while other evaluations run beside them: their "
+                "figures will be slower and noisier than alone; use the sequential executor "
+                "(or one worker) for measurements you will deploy by",
+                ", ".join(noisy),
+            )
     if name == "sequential":
         if workers not in (None, 1):
             raise ConfigError(

@@ -10,6 +10,7 @@ study process decides what happens on an interrupt.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import os
@@ -24,7 +25,7 @@ from typing import Any
 from hwnas.errors import ConfigError
 from hwnas.evaluation.base import Evaluator
 from hwnas.execution.base import Backend, Completion, Job, WorkerResult, first_line
-from hwnas.execution.worker import run_evaluators
+from hwnas.execution.worker import run_evaluators, timeout_reason
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,21 @@ class ProcessBackend(Backend):
         self._workers = [self._start() for _ in range(workers)]
         self._queue: list[Job] = []
         self._closed = False
+        self._await_ready()
+
+    def _await_ready(self) -> None:
+        """Block until every worker has loaded the evaluators (errors surface here, and the
+        start-up time is not charged to the first evaluations)."""
+        try:
+            while not all(w.ready for w in self._workers):
+                handles: list[Any] = []
+                for w in self._workers:
+                    handles += [w.conn, w.process.sentinel]
+                wait(handles, timeout=1.0)
+                self._collect()
+        except BaseException:
+            self.close()
+            raise
 
     # -- workers --------------------------------------------------------------------------------
     def _start(self) -> _Worker:
@@ -158,10 +174,11 @@ class ProcessBackend(Backend):
                     worker.ready = True
                 elif message[0] == "init-error":
                     self.close()
+                    why = first_line(message[1], 160)
                     raise ConfigError(
-                        f"a worker process could not load the evaluators ({first_line(message[1], 160)});"
-                        " define custom evaluators in an importable module, or use the "
-                        "sequential executor"
+                        f"a worker process could not load the evaluators ({why}); define custom "
+                        "evaluators in an importable module (not in __main__ of an interactive "
+                        "session), or use the sequential executor"
                     )
                 elif message[0] == "result" and worker.job is not None:
                     out.append(Completion(worker.job, message[2]))
@@ -180,8 +197,10 @@ class ProcessBackend(Backend):
             if not worker.ready and worker.job is None:
                 self.close()
                 raise ConfigError(
-                    f"a worker process exited with code {code} while starting; "
-                    "use the sequential executor"
+                    f"a worker process exited with code {code} while starting (a script that "
+                    "starts a study needs an 'if __name__ == \"__main__\":' guard, and code "
+                    "typed into an interactive session cannot be loaded by a worker); use the "
+                    "sequential executor otherwise"
                 )
             if worker.job is not None:
                 reason = (
@@ -200,9 +219,11 @@ class ProcessBackend(Backend):
         now = time.monotonic()
         for worker in list(self._workers):
             if worker.job is not None and now - worker.job_started >= self.timeout_s:
-                reason = f"the evaluation ran past timeout_s = {self.timeout_s:g} s"
                 result = WorkerResult(
-                    metrics={}, error=reason, kind="timeout", duration_s=now - worker.job_started
+                    metrics={},
+                    error=timeout_reason(self.timeout_s),
+                    kind="timeout",
+                    duration_s=now - worker.job_started,
                 )
                 out.append(Completion(worker.job, result))
                 worker.job = None
@@ -249,10 +270,8 @@ def _stop(worker: _Worker) -> None:
     """End a worker: politely when idle, by SIGKILL when busy or stuck."""
     process = worker.process
     if process.is_alive() and worker.job is None and worker.ready:
-        try:
+        with contextlib.suppress(OSError, ValueError):
             worker.conn.send(None)
-        except (OSError, ValueError):
-            pass
         process.join(timeout=2.0)
     if process.is_alive():
         process.kill()

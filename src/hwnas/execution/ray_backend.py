@@ -1,8 +1,10 @@
 """The Ray backend: each evaluation a Ray task, on a local Ray or on a cluster (``hwnas[ray]``).
 
 The evaluators are put in Ray's object store once; each task runs them on one architecture with
-the same failure handling as every other executor. A task past the time limit is cancelled with
-``force=True`` (Ray kills its worker process). A task whose worker or node died comes back as
+the same failure handling as every other executor. The time limit is kept inside the task (an
+alarm counted from when the task starts on its worker, so time spent waiting for a worker is not
+counted); a task that overruns it by far (a C call that ignores the alarm) is cancelled from here
+with ``force=True``, which kills its worker process. A task whose worker or node died comes back as
 ``lost``, and the driver submits it again, so Ray schedules it on a live worker. Ray's own task
 retries are off (``max_retries=0``): the driver counts attempts the same way for every executor.
 
@@ -21,9 +23,11 @@ from typing import Any
 from hwnas.errors import ConfigError, MissingExtraError
 from hwnas.evaluation.base import Evaluator
 from hwnas.execution.base import Backend, Completion, Job, WorkerResult, first_line
-from hwnas.execution.worker import run_evaluators
+from hwnas.execution.worker import run_with_time_limit, timeout_reason
 
 log = logging.getLogger(__name__)
+
+HARD_LIMIT_GRACE_S = 30.0  # worker start-up and scheduling on a busy cluster
 
 
 def _import_ray() -> Any:
@@ -84,11 +88,11 @@ class RayBackend(Backend):
                 f"the evaluators cannot be sent to Ray ({type(exc).__name__}: "
                 f"{first_line(str(exc), 160)}); use the sequential executor"
             ) from None
-        self._task = ray.remote(num_cpus=1, max_retries=0)(run_evaluators)
+        self._task = ray.remote(num_cpus=1, max_retries=0)(run_with_time_limit)
         self._running: dict[Any, tuple[Job, float]] = {}
 
     def submit(self, job: Job) -> None:
-        ref = self._task.remote(self._evaluators, job.arch, job.todo)
+        ref = self._task.remote(self._evaluators, job.arch, job.todo, self.timeout_s)
         self._running[ref] = (job, time.monotonic())
 
     def wait(self, timeout: float | None = None) -> list[Completion]:
@@ -139,26 +143,37 @@ class RayBackend(Backend):
             )
         return Completion(job, result)
 
-    def _expire(self) -> list[Completion]:
+    def _hard_limit(self) -> float | None:
+        """Seconds after submission when a task that ignored its own alarm is killed."""
         if self.timeout_s is None:
+            return None
+        return 2 * self.timeout_s + HARD_LIMIT_GRACE_S
+
+    def _expire(self) -> list[Completion]:
+        limit = self._hard_limit()
+        if limit is None:
             return []
         now = time.monotonic()
         out: list[Completion] = []
         for ref, (job, started) in list(self._running.items()):
-            if now - started >= self.timeout_s:
+            if now - started >= limit:
                 del self._running[ref]
                 self._ray.cancel(ref, force=True)
-                reason = f"the evaluation ran past timeout_s = {self.timeout_s:g} s"
+                assert self.timeout_s is not None
                 result = WorkerResult(
-                    metrics={}, error=reason, kind="timeout", duration_s=now - started
+                    metrics={},
+                    error=timeout_reason(self.timeout_s),
+                    kind="timeout",
+                    duration_s=now - started,
                 )
                 out.append(Completion(job, result))
         return out
 
     def _next_deadline(self) -> float | None:
-        if self.timeout_s is None or not self._running:
+        limit = self._hard_limit()
+        if limit is None or not self._running:
             return None
-        return min(started for _, started in self._running.values()) + self.timeout_s
+        return min(started for _, started in self._running.values()) + limit
 
     def close(self) -> None:
         for ref in list(self._running):

@@ -6,11 +6,20 @@ a Ray task, so an evaluator behaves the same wherever it runs.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Sequence
+from types import FrameType
 
 from hwnas.evaluation.base import Evaluator, MissingArchError
-from hwnas.execution.base import TransientError, WorkerResult, check_values, first_line
+from hwnas.execution.base import (
+    EvaluationTimeout,
+    TransientError,
+    WorkerResult,
+    check_values,
+    first_line,
+)
 from hwnas.spaces.base import Arch
 
 
@@ -21,7 +30,9 @@ def evaluator_name(ev: Evaluator) -> str:
         return type(ev).__name__
 
 
-def run_evaluators(evaluators: Sequence[Evaluator], arch: Arch, todo: Sequence[int]) -> WorkerResult:
+def run_evaluators(
+    evaluators: Sequence[Evaluator], arch: Arch, todo: Sequence[int]
+) -> WorkerResult:
     """Run ``evaluators[i]`` for each ``i`` in ``todo`` on ``arch``; stop at the first failure.
 
     Exceptions of any kind an evaluator raises (``Exception`` subclasses), NaN, inf and values
@@ -61,3 +72,46 @@ def _failed(
         failed_evaluator=index,
         duration_s=time.perf_counter() - start,
     )
+
+
+def can_alarm() -> bool:
+    """Whether :func:`run_with_time_limit` can interrupt an evaluation here (``SIGALRM`` works
+    in the main thread of a Unix process only)."""
+    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+def run_with_time_limit(
+    evaluators: Sequence[Evaluator], arch: Arch, todo: Sequence[int], timeout_s: float | None
+) -> WorkerResult:
+    """:func:`run_evaluators` interrupted by ``SIGALRM`` after ``timeout_s`` seconds (counted
+    from when it starts here, not from when it was queued).
+
+    The evaluation is interrupted at the next Python instruction: evaluators written in Python
+    and those calling libraries that return to Python between operations (PyTorch, ONNX Runtime)
+    stop; a C call that never returns does not, which is why the process and Ray executors also
+    kill a worker that overruns by far. Without a limit, or where no alarm can be set, it runs
+    unguarded.
+    """
+    if timeout_s is None or not can_alarm():
+        return run_evaluators(evaluators, arch, todo)
+
+    def on_alarm(signum: int, frame: FrameType | None) -> None:
+        raise EvaluationTimeout
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, timeout_s)
+            return run_evaluators(evaluators, arch, todo)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except EvaluationTimeout:  # also when the alarm beat the line that disarms it
+        return WorkerResult(
+            metrics={}, error=timeout_reason(timeout_s), kind="timeout", duration_s=timeout_s
+        )
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
+def timeout_reason(timeout_s: float) -> str:
+    return f"the evaluation ran past timeout_s = {timeout_s:g} s"
