@@ -21,7 +21,7 @@ FRONT_EVERY = 10  # the Pareto front is recomputed every this many trials (it co
 def _eta(seconds: float | None) -> str:
     if seconds is None:
         return "-"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds >= 3600:
         return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
     if seconds >= 60:
@@ -90,9 +90,7 @@ class SearchProgress:
         return max(0.0, (self.budget - charged) / rate)
 
     def status(self, study: Any) -> str:
-        return (
-            f"{study.n_in_flight} in flight, {study.n_failed} failed, front {self.front}"
-        )
+        return f"{study.n_in_flight} in flight, {study.n_failed} failed, front {self.front}"
 
     def __call__(self, study: Any, trial: Trial) -> None:
         self.told += 1
@@ -106,8 +104,10 @@ class SearchProgress:
                 status=self.status(study),
                 eta=_eta(self.eta_s(charged)),
             )
-        elif not self.quiet and self.every and (
-            self.told % self.every == 0 or charged >= self.budget
+        elif (
+            not self.quiet
+            and self.every
+            and (self.told % self.every == 0 or charged >= self.budget)
         ):
             elapsed = time.perf_counter() - self.start
             self.console.print(

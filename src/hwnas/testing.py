@@ -67,7 +67,9 @@ class MisbehavingEvaluator(Evaluator):
         self.behaviour = dict(behaviour or {})
         for arch, what in self.behaviour.items():
             if what not in BEHAVIOURS:
-                raise ConfigError(f"unknown behaviour {what!r} for {arch}; choose from {BEHAVIOURS}")
+                raise ConfigError(
+                    f"unknown behaviour {what!r} for {arch}; choose from {BEHAVIOURS}"
+                )
             if what.endswith("-once") and marker_dir is None:
                 raise ConfigError(f"behaviour {what!r} needs marker_dir")
         self.sleep_s = sleep_s
@@ -85,8 +87,12 @@ class MisbehavingEvaluator(Evaluator):
         if self.sleep_s:
             time.sleep(self.sleep_s)
         ops = arch["ops"]
-        acc = 50.0 + 5 * sum(o == "nor_conv_3x3" for o in ops) + sum(o == "skip_connect" for o in ops)
-        lat = 1.0 + 3 * sum(o == "nor_conv_3x3" for o in ops) + sum(o == "nor_conv_1x1" for o in ops)
+        acc = (
+            50.0 + 5 * sum(o == "nor_conv_3x3" for o in ops) + sum(o == "skip_connect" for o in ops)
+        )
+        lat = (
+            1.0 + 3 * sum(o == "nor_conv_3x3" for o in ops) + sum(o == "nor_conv_1x1" for o in ops)
+        )
         out: dict[str, float] = {"accuracy": acc, "latency_ms@test": lat}
         if what == "raise":
             raise RuntimeError(f"planted failure for {s}")
