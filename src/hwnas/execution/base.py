@@ -166,7 +166,7 @@ def check_values(metrics: object, evaluator_name: str) -> tuple[dict[str, float]
             return {}, f"evaluator {evaluator_name} returned a metric named {name!r}, not a string"
         if isinstance(value, bool) or not _is_number(value):
             return {}, f"evaluator {evaluator_name} returned {name} = {value!r}, not a number"
-        number = float(value)  # type: ignore[arg-type]
+        number = float(value)
         if not math.isfinite(number):
             return {}, f"evaluator {evaluator_name} returned {name} = {number}, not a finite number"
         out[name] = number

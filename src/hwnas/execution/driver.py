@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,7 @@ from hwnas.execution.base import (
     StudyFailedError,
     WorkerResult,
 )
+from hwnas.spaces.base import Arch
 from hwnas.strategies.base import SearchExhausted
 from hwnas.trial import Trial
 
@@ -159,7 +160,7 @@ class _Driver:
         busy = len(self.running) + len(self.ready)
         return busy < self.backend.slots and self.study.n_charged + busy < budget
 
-    def _start(self, number: int, arch: dict) -> None:  # type: ignore[type-arg]
+    def _start(self, number: int, arch: Arch) -> None:
         s = self.study.space.to_string(arch)
         cache = self.study.cache
         cached: dict[int, dict[str, float]] = {}
@@ -202,13 +203,13 @@ class _Driver:
                 self._cache_put(i, job.arch_str, metrics)
         job.todo = tuple(i for i in job.todo if i not in result.metrics)
 
-    def _cache_put(self, i: int, arch_str: str, metrics: dict[str, float] | object) -> None:
+    def _cache_put(self, i: int, arch_str: str, metrics: Mapping[str, float]) -> None:
         ev = self.evaluators[i]
         cache = self.study.cache
         if cache is None or not ev.cacheable:
             return
         try:
-            cache.put(ev.key(), arch_str, dict(metrics))  # type: ignore[call-overload]
+            cache.put(ev.key(), arch_str, dict(metrics))
         except HwnasError as exc:  # the cache saves time; losing an entry never stops a study
             if not self.cache_warned:
                 log.warning("the evaluation cache is not written to: %s", exc)
