@@ -112,3 +112,95 @@ def test_bad_rows_of_a_user_table_are_named_and_the_search_goes_on(folder, capsy
     assert not excluded & set(trials["arch"])
     values = trials[["accuracy", "latency_ms@raspi4"]].to_numpy()
     assert (abs(values) < 1e9).all()
+
+
+def test_the_same_trials_with_a_cold_and_a_full_cache(folder, capsys, monkeypatch):
+    """A result served from the shared cache counts like a fresh one: cold cache, full cache
+    and a fresh machine give the same trials.csv for the same config and seed."""
+    from hwnas.hardware import measured
+    from hwnas.hardware.measured import Measurement
+
+    calls: list[str] = []
+
+    def fake(space, arch, **opts):  # type: ignore[no-untyped-def]
+        calls.append(space.to_string(arch))
+        ms = 1.0 + 0.5 * sum(op == "nor_conv_3x3" for op in arch["ops"])
+        ms += 0.01 * sum(op == "skip_connect" for op in arch["ops"])
+        return Measurement(ms, 0.1, ms - 0.05, ms + 0.05, 0.02, 3, 1, "onnxruntime", 1, 1)
+
+    monkeypatch.setattr(measured, "measure_arch", fake)
+    config = _config(
+        evaluators=[{"table": {"path": "table.csv"}}, {"measured": {"backend": "onnxruntime"}}],
+        objectives=[
+            {"metric": "accuracy", "direction": "maximize"},
+            {"metric": "latency_ms@local-cpu", "direction": "minimize"},
+        ],
+        strategy={"name": "nsga2", "population_size": 6},
+    )
+    config["cache"] = "cache.db"
+    cfg = folder / "study.yaml"
+    cfg.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    def search(out: str) -> str:
+        assert main(["search", str(cfg), "--out", str(folder / out), "--quiet"]) == 0
+        return (folder / out / "trials.csv").read_text()
+
+    cold = search("cold")
+    assert len(calls) == 20
+    warm = search("warm")  # every measurement from the cache
+    assert len(calls) == 20
+    (folder / "cache.db").unlink()
+    fresh = search("fresh")  # a machine with an empty cache
+    assert len(calls) == 40
+    assert cold == warm == fresh
+    _, trials = SQLiteStore(folder / "warm" / "study.db", readonly=True).load()
+    assert all(t.cached and t.charged for t in trials) and len(trials) == 20
+
+
+def test_a_study_made_in_python_resumes_from_the_command_line(folder, capsys, synthetic_table):
+    from hwnas import Constraint, Objective, Study, create_space, create_strategy
+    from hwnas.evaluation import EvaluatorContext, create_evaluator
+
+    space = create_space("nb201")
+    table = create_evaluator(
+        "table", EvaluatorContext(space=space, base_dir=folder), path="table.csv"
+    )
+    out = folder / "out"
+    out.mkdir()
+    with SQLiteStore(out / "study.db") as store:
+        study = Study(
+            space=space,
+            evaluators=[table],
+            objectives=[
+                Objective("accuracy", "maximize"),
+                Objective("latency_ms@raspi4", "minimize"),
+            ],
+            constraints=[Constraint("latency_ms@pixel3", le=10.0)],
+            strategy=create_strategy("nsga2", population_size=8),
+            seed=1,
+            store=store,
+        )
+        study.optimize(10)
+    config = _config(strategy={"name": "nsga2", "population_size": 8})
+    assert _run(folder, config, "--quiet") == 0  # same definition: resumed, 10 more
+    assert len(pd.read_csv(out / "trials.csv")) == 20
+    config["seed"] = 2
+    assert _run(folder, config) == 2
+    assert "stored study was made with different seed" in capsys.readouterr().err
+
+
+def test_a_resume_whose_data_changed_is_refused(folder, capsys):
+    assert _run(folder, _config(), "--quiet") == 0
+    before = SQLiteStore(folder / "out" / "study.db", readonly=True).load()[1]
+    table = pd.read_csv(folder / "table.csv")
+    table.loc[0, "accuracy"] += 1.0
+    table.to_csv(folder / "table.csv", index=False)
+    config = _config()
+    config["budget"] = {"evaluations": 30}
+    assert _run(folder, config) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "the data of the stored study changed: table table.csv" in err[0]
+    assert "changed content (sha256 " in err[0] and "restore the original data" in err[0]
+    after = SQLiteStore(folder / "out" / "study.db", readonly=True).load()[1]
+    assert after == before  # nothing stored was lost or added
