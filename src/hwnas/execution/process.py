@@ -37,9 +37,13 @@ def _worker_main(conn: Connection, payload: bytes) -> None:  # pragma: no cover 
     try:
         evaluators = pickle.loads(payload)
     except BaseException as exc:
-        conn.send(("init-error", f"{type(exc).__name__}: {exc}"))
+        with contextlib.suppress(OSError):
+            conn.send(("init-error", f"{type(exc).__name__}: {exc}"))
         return
-    conn.send(("ready", os.getpid()))
+    try:
+        conn.send(("ready", os.getpid()))
+    except OSError:
+        return
     while True:
         try:
             message = conn.recv()
@@ -48,7 +52,11 @@ def _worker_main(conn: Connection, payload: bytes) -> None:  # pragma: no cover 
         if message is None:
             return
         number, arch, todo = message
-        conn.send(("result", number, run_evaluators(evaluators, arch, todo)))
+        result = run_evaluators(evaluators, arch, todo)
+        try:
+            conn.send(("result", number, result))
+        except OSError:  # the study process is gone (killed): nothing is waiting for it
+            return
 
 
 @dataclass
