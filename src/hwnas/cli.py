@@ -16,7 +16,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,7 @@ def _positive_int(text: str) -> int:
 class _Parser(argparse.ArgumentParser):
     """argparse with the CLI's error contract: one line naming the problem, exit code 2."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         Console(stderr=True).print(
             f"[bold red]error:[/] {escape(self.prog)}: {escape(message)}; see "
             f"'{escape(self.prog)} --help'",
@@ -150,17 +150,29 @@ def cmd_search(args: argparse.Namespace) -> int:
     config = config.model_copy(update={"execution": execution})
     out: Path = args.out
     check_out_folder(out)
+    if args.log_json is not None:
+        check_log_file(args.log_json)
     # Everything is built and checked before a file is written: a config error leaves nothing.
-    parts = build_parts(
-        config, base_dir=args.config.resolve().parent, budget=args.budget, seed=args.seed
-    )
+    # A table's excluded rows are logged as it loads and printed below as warnings: once.
+    with _logger_level("hwnas.evaluation.table", logging.ERROR):
+        parts = build_parts(
+            config, base_dir=args.config.resolve().parent, budget=args.budget, seed=args.seed
+        )
     from hwnas.execution import create_backend
 
     err = Console(stderr=True)
     for ev in parts.evaluators:
         for note in ev.notes():
             err.print(f"warning: {escape(note)}", highlight=False, soft_wrap=True)
-    with open_study_folder(out, parts) as (store, study):
+    # The executor starts before the store is opened: one that cannot start leaves no study.db.
+    backend = create_backend(
+        execution.executor,
+        parts.evaluators,
+        workers=execution.workers,
+        address=execution.address,
+        timeout_s=parts.policy.timeout_s,
+    )
+    with closing(backend), open_study_folder(out, parts) as (store, study):
         meta = {
             "objectives": [[o.metric, o.direction] for o in study.problem.objectives],
             "constraints": [[c.metric, c.le, c.ge] for c in study.problem.constraints],
@@ -175,13 +187,6 @@ def cmd_search(args: argparse.Namespace) -> int:
         store.set_meta({"report": meta})
         done_before = study.n_charged
         stopped: BaseException | None = None
-        backend = create_backend(
-            execution.executor,
-            study.evaluators,
-            workers=execution.workers,
-            address=execution.address,
-            timeout_s=parts.policy.timeout_s,
-        )
         callbacks: list[Any] = []
         log_json = JsonLog(args.log_json) if args.log_json is not None else None
         if log_json is not None:
@@ -240,19 +245,44 @@ def cmd_search(args: argparse.Namespace) -> int:
         return 0
 
 
+@contextmanager
+def _logger_level(name: str, level: int) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    before = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
 def check_out_folder(out: Path) -> None:
     """Raise :class:`ConfigError` when ``out`` cannot hold a study (before anything is built)."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a folder")
-    probe = out
+    _check_writable("--out", out, "folder", "give a folder you can write to")
+
+
+def check_log_file(path: Path) -> None:
+    """Raise :class:`ConfigError` when ``--log-json`` cannot be appended to (checked before the
+    study is opened, so a bad flag leaves no new study behind)."""
+    if path.is_dir():
+        raise ConfigError(f"--log-json {path} is a folder; give a file to append to")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"--log-json {path} is not writable; give a file you can write to")
+    _check_writable("--log-json", path, "file", "give a file in a folder you can write to")
+
+
+def _check_writable(flag: str, path: Path, what: str, fix: str) -> None:
+    """The nearest existing folder above (or at) ``path`` must be one this process can write in."""
+    probe = path if what == "folder" else path.parent
     while not probe.exists():
         probe = probe.parent
     if not probe.is_dir():
-        raise ConfigError(f"--out {out}: {probe} is a file, so the folder cannot be made there")
+        raise ConfigError(f"{flag} {path}: {probe} is a file, so the {what} cannot be made there")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ConfigError(
-            f"--out {out}: {probe} is not writable (read-only or no permission); "
-            "give a folder you can write to"
+            f"{flag} {path}: {probe} is not writable (read-only or no permission); {fix}"
         )
 
 

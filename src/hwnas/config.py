@@ -17,26 +17,55 @@ Example config::
 
 from __future__ import annotations
 
+import inspect
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PydanticSchemaGenerationError,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hwnas.errors import ConfigError
-from hwnas.execution.base import RunPolicy
 from hwnas.evaluation import EVALUATORS, Evaluator, EvaluatorContext, create_evaluator
 from hwnas.evaluation.data import cache_dir
+from hwnas.execution.base import RunPolicy
 from hwnas.problem import Constraint, Objective, Problem
-from hwnas.registry import closest
+from hwnas.registry import check_options, closest
 from hwnas.spaces import SPACES, SearchSpace, create_space
 from hwnas.storage.base import Store
 from hwnas.storage.cache import EvaluationCache
 from hwnas.strategies import STRATEGIES, create_strategy, default_strategy_spec
 from hwnas.strategies.base import Strategy
 from hwnas.study import Study, check_metrics, check_seed
+
+
+def _no_bool(what: str) -> BeforeValidator:
+    # YAML reads true/yes as True, which pydantic would take as the number 1.
+    def check(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"expected {what}, got {str(value).lower()}")
+        return value
+
+    return BeforeValidator(check)
+
+
+Int = Annotated[int, _no_bool("a whole number")]
+OptInt = Annotated[int | None, _no_bool("a whole number")]
+OptFloat = Annotated[float | None, _no_bool("a number")]
 
 
 class _Model(BaseModel):
@@ -55,8 +84,8 @@ class ObjectiveConfig(_Model):
 
 class ConstraintConfig(_Model):
     metric: str
-    le: float | None = None
-    ge: float | None = None
+    le: OptFloat = Field(default=None, allow_inf_nan=False)
+    ge: OptFloat = Field(default=None, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _one_bound(self) -> ConstraintConfig:
@@ -75,7 +104,7 @@ class StrategyConfig(BaseModel):
 
 
 class BudgetConfig(_Model):
-    evaluations: int = Field(gt=0)
+    evaluations: Int = Field(gt=0)
 
 
 class ExecutionConfig(_Model):
@@ -83,11 +112,11 @@ class ExecutionConfig(_Model):
     ``--executor``, ``--workers`` and ``--address`` override the first three."""
 
     executor: Literal["sequential", "process", "ray"] = "sequential"
-    workers: int | None = Field(default=None, ge=1)
+    workers: OptInt = Field(default=None, ge=1)
     address: str | None = None
-    timeout_s: float | None = Field(default=None, gt=0)
-    retries: int = Field(default=2, ge=0)
-    max_failures_in_row: int = Field(default=10, ge=1)
+    timeout_s: OptFloat = Field(default=None, gt=0, allow_inf_nan=False)
+    retries: Int = Field(default=2, ge=0)
+    max_failures_in_row: Int = Field(default=10, ge=1)
     ordered: bool = False
 
 
@@ -100,7 +129,7 @@ class StudyConfig(_Model):
     constraints: list[ConstraintConfig] = Field(default_factory=list)
     strategy: StrategyConfig | None = None
     budget: BudgetConfig
-    seed: int = Field(default=0, ge=0, lt=2**63)
+    seed: Int = Field(default=0, ge=0, lt=2**63)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     data_dir: str | None = None
     cache: str | None = None  # evaluation cache file; default $HWNAS_CACHE_DIR/evaluations.db
@@ -131,6 +160,19 @@ class StudyConfig(_Model):
             ((name, opts),) = item.items()
             out.append({name: opts or {}})
         return out
+
+    @field_validator("objectives")
+    @classmethod
+    def _distinct_objectives(cls, v: list[ObjectiveConfig]) -> list[ObjectiveConfig]:
+        first: dict[str, int] = {}
+        for i, o in enumerate(v):
+            if o.metric in first:
+                raise ValueError(
+                    f"metric {o.metric!r} is named by objectives {first[o.metric]} and {i}; "
+                    "keep one objective per metric"
+                )
+            first[o.metric] = i
+        return v
 
 
 _TOP_KEYS = list(StudyConfig.model_fields)
@@ -184,15 +226,45 @@ def parse_config(data: Any, source: str = "config") -> StudyConfig:
         raise ConfigError(_one_line(exc, source)) from None
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A YAML mapping names one key twice (PyYAML would silently keep the last value)."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            # Merged keys (<<: *anchor) may be overridden on purpose; scalars are the rest.
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                continue
+            key = self.construct_object(key_node)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise DuplicateKeyError(
+                    f"line {line}: key {key!r} is given twice (first on line {seen[key]}); "
+                    "keep one of them"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | Path) -> StudyConfig:
     """Read and validate a YAML config file."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"config file {p} is a folder; give the YAML file itself")
     if not p.is_file():
         raise ConfigError(f"config file {p} does not exist")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = yaml.load(p.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{p} {exc}") from None
     except UnicodeDecodeError:
-        raise ConfigError(f"{p} is not a text file; give a YAML config") from None
+        raise ConfigError(
+            f"{p} is not a text file in UTF-8; give a YAML config saved as UTF-8"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -243,13 +315,13 @@ class BuiltStudy:
     execution: ExecutionConfig
 
 
-def build_evaluators(
-    config: StudyConfig, *, base_dir: Path
-) -> tuple[SearchSpace, list[Evaluator]]:
+def build_evaluators(config: StudyConfig, *, base_dir: Path) -> tuple[SearchSpace, list[Evaluator]]:
     """The space and the evaluators of a config (they load and check their data)."""
     if config.space.name not in SPACES:
         SPACES.get(config.space.name)  # raises with the closest names
-    space: SearchSpace = create_space(config.space.name, **config.space.options)
+    name = config.space.name
+    check_option_types(SPACES.get(name), config.space.options, f"space {name!r}")
+    space: SearchSpace = create_space(name, **config.space.options)
     data_dir = None
     if config.data_dir is not None:
         data_dir = Path(config.data_dir).expanduser()
@@ -259,7 +331,7 @@ def build_evaluators(
     evaluators: list[Evaluator] = []
     for entry in config.evaluators:
         ((name, opts),) = entry.items()
-        EVALUATORS.get(name)
+        check_option_types(EVALUATORS.get(name), opts, f"evaluator {name!r}")
         evaluators.append(create_evaluator(name, ctx, **opts))
     return space, evaluators
 
@@ -285,6 +357,7 @@ def build_parts(
             f"set budget.evaluations <= {space.size}"
         )
 
+    check_execution(config.execution)
     problem = Problem(space, tuple(objectives), tuple(constraints))
     check_metrics(space, evaluators, objectives, constraints)
     check_feasible(constraints, evaluators)
@@ -292,7 +365,7 @@ def build_parts(
         strategy_name, options = config.strategy.name, config.strategy.options
     else:
         strategy_name, options = default_strategy_spec(problem)
-    STRATEGIES.get(strategy_name)
+    check_option_types(STRATEGIES.get(strategy_name), options, f"strategy {strategy_name!r}")
     strategy = create_strategy(strategy_name, **options)
     # Options a strategy can only check against the problem (e.g. a cheap metric's name) fail
     # here, before a study file exists; the study sets it up again with its own generator.
@@ -388,3 +461,99 @@ def check_feasible(constraints: list[Constraint], evaluators: list[Evaluator]) -
             + "; ".join(worst)
             + "; relax the bounds"
         )
+
+
+def check_execution(ex: ExecutionConfig) -> None:
+    """Raise :class:`ConfigError` for executor settings that do not go together (checked before
+    a study file exists; the CLI's flags are merged into ``ex`` first)."""
+    if ex.address is not None and ex.executor != "ray":
+        raise ConfigError(
+            f"an address is for the ray executor, not {ex.executor!r}; drop --address "
+            "(execution.address) or use --executor ray"
+        )
+    if ex.executor == "sequential" and ex.workers not in (None, 1):
+        raise ConfigError(
+            f"the sequential executor runs one evaluation at a time, got workers={ex.workers}; "
+            "use --executor process (or ray) for parallel evaluations"
+        )
+
+
+def check_option_types(factory: Callable[..., Any], options: Mapping[str, Any], what: str) -> None:
+    """Raise :class:`ConfigError` for options a component cannot take, before it is built: an
+    unknown name, a required option left out, or a value of another type than the one its
+    factory declares (``population_size: ten``, ``devices: raspi4`` where a list is wanted).
+
+    Types are checked where a hint resolves to one pydantic understands (others pass unchecked),
+    strictly (10.5 is no int, "3" no number) and without converting: the component receives
+    what the config holds, and checks its own ranges.
+    """
+    if isinstance(factory, type) and factory.__init__ is object.__init__:  # type: ignore[misc]
+        if options:  # a class without __init__ would swallow its options silently
+            key = next(iter(options))
+            raise ConfigError(f"{what} has no option {key!r}; it takes no options")
+        return
+    check_options(factory, options, what)  # before the call: an option 'name' would clash
+    for name, param in inspect.signature(factory).parameters.items():
+        required = param.default is inspect.Parameter.empty and param.kind in (
+            inspect.Parameter.KEYWORD_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        )
+        if required and name != "context" and name not in options:
+            raise ConfigError(f"{what} needs the option {name!r}; add it to its options")
+    hints = _option_hints(factory)
+    for key, value in options.items():
+        hint = hints.get(key)
+        if hint is None:
+            continue
+        try:
+            TypeAdapter(hint).validate_python(value, strict=True)
+        except PydanticSchemaGenerationError:
+            continue
+        except ValidationError:
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            wanted = _describe_type(hint)
+            fix = (
+                f"write it as a list, e.g. [{value}]"
+                if wanted.startswith("a list") and isinstance(value, (str, int, float))
+                else "fix its value in the config"
+            )
+            raise ConfigError(
+                f"{what}: option {key!r} must be {wanted}, got {shown}; {fix}"
+            ) from None
+
+
+def _option_hints(factory: Callable[..., Any]) -> dict[str, Any]:
+    """The resolved type hint of each keyword option of ``factory`` (unresolvable ones left out)."""
+    fn = factory.__init__ if isinstance(factory, type) else factory  # type: ignore[misc]
+    namespace = dict(getattr(fn, "__globals__", {}))
+    out: dict[str, Any] = {}
+    for name, param in inspect.signature(factory).parameters.items():
+        ann = param.annotation
+        if name == "context" or ann is inspect.Parameter.empty:
+            continue
+        if isinstance(ann, str):
+            try:
+                ann = eval(ann, namespace)  # the factory's own annotation text
+            except Exception:
+                continue  # a name only imported for type checking
+        if ann is not Any:
+            out[name] = ann
+    return out
+
+
+def _describe_type(hint: Any) -> str:
+    """A type hint in words: ``int`` -> "a whole number", ``list[str] | None`` -> "a list"."""
+    words = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
+    if hint in words:
+        return words[hint]
+    origin = typing.get_origin(hint)
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(dict.fromkeys(_describe_type(a) for a in args))
+    if origin in (list, tuple, set, frozenset) or origin is Sequence:
+        return f"a list of {_describe_type(args[0])[2:]}s" if args else "a list"
+    if origin in (dict, Mapping):
+        return "a mapping"
+    return getattr(hint, "__name__", str(hint))

@@ -198,6 +198,9 @@ class Study:
                 for k in set(known) | set(self.definition)
                 if known.get(k) != self.definition.get(k)
             )
+            if diff == ["evaluators"] and meta.get("data") is not None:
+                # A table evaluator's key holds its file's hash: name the file that changed.
+                self._check_data(meta["data"])
             shown = "; ".join(
                 f"{k}: stored {known.get(k)!r}, now {self.definition.get(k)!r}" for k in diff
             )

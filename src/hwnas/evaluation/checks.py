@@ -46,6 +46,13 @@ def read_csv_rows(path: Path, *, prefix: str = "", fix: str) -> CsvRows:
     except OSError as exc:
         raise DataError(f"{prefix}cannot read {path}: {exc.strerror or exc}; {fix}") from None
     digest = hashlib.sha256(data).hexdigest()
+    nul = data.find(b"\x00")  # text has no NUL bytes; spreadsheets and archives do
+    if nul >= 0:
+        line = data[:nul].count(b"\n") + 1
+        raise DataError(
+            f"{prefix}cannot parse {path} as CSV: line {line} holds a NUL byte, so it is not "
+            f"UTF-8 text (a UTF-16 export, a spreadsheet or another binary file); {fix}"
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -72,6 +72,8 @@ class TableEvaluator(Evaluator):
         p = Path(path).expanduser()
         if not p.is_absolute():
             p = context.base_dir / p
+        if p.is_dir():
+            raise DataError(f"table: {p} is a folder; set 'path' to the CSV file in it")
         if not p.is_file():
             raise DataError(
                 f"table: file {p} does not exist; fix 'path' (relative paths are "
@@ -79,6 +81,12 @@ class TableEvaluator(Evaluator):
             )
         t = read_csv_rows(p, prefix="table: ", fix=FIX)
         if key not in t.header:
+            seps = [c for c in ("\t", ";", "|") if len(t.header) == 1 and c in t.header[0]]
+            if seps:
+                raise DataError(
+                    f"table: {p} line {t.header_line} is one column holding {seps[0]!r}: the file "
+                    "is not comma-separated; save it as CSV with commas"
+                )
             raise DataError(f"table: {p} has no key column {key!r}; {closest(key, t.header)}")
         if not t.rows:
             raise DataError(
@@ -219,5 +227,8 @@ def _metric_columns(t: CsvRows, key: str, wanted: list[str] | None) -> tuple[lis
                 )
         numeric = list(wanted)
     if not numeric:
-        raise DataError(f"table: {t.path} has no numeric column besides the key {key!r}")
+        raise DataError(
+            f"table: {t.path} has no numeric column besides the key {key!r}; add a column of "
+            "finite numbers (one metric per column, named by its header)"
+        )
     return numeric, notes

@@ -228,6 +228,11 @@ class LatencyPredictor:
         """Read a folder written by :meth:`save`; :class:`DataError` if missing or damaged."""
         root = Path(folder).expanduser()
         meta_path = root / META_FILE
+        if root.is_file():
+            raise DataError(
+                f"latency predictor folder {root} is a file; give the folder that "
+                "'hwnas hw calibrate --out' wrote"
+            )
         if not root.is_dir():
             raise DataError(f"latency predictor folder {root} does not exist; fix the path")
         if not meta_path.is_file():

@@ -21,6 +21,14 @@ from hwnas.errors import ConfigError
 Arch = dict[str, Any]
 
 
+def whole_number(space: str, name: str, value: object, *, minimum: int = 1) -> int:
+    """``value`` as an int, or a :class:`ConfigError` for anything but a whole number
+    ``>= minimum`` (10.5, "ten" and True are refused, not rounded or read as 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < minimum:
+        raise ConfigError(f"{space}: {name} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
 class SearchSpace(ABC):
     """A set of architectures with sampling and variation operators.
 

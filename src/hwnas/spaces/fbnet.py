@@ -11,7 +11,7 @@ from typing import Any
 
 from hwnas.errors import ConfigError, require_torch
 from hwnas.registry import closest
-from hwnas.spaces.base import Arch, CategoricalSpace
+from hwnas.spaces.base import Arch, CategoricalSpace, whole_number
 
 FBNET_BLOCKS: tuple[str, ...] = (
     "k3_e1",
@@ -44,10 +44,8 @@ class FBNetSpace(CategoricalSpace):
     slots = (FBNET_BLOCKS,) * FBNET_LAYERS
 
     def __init__(self, *, num_classes: int = 100, input_size: int = 32) -> None:
-        if num_classes < 1:
-            raise ConfigError(f"fbnet: num_classes must be >= 1, got {num_classes}")
-        self.num_classes = num_classes
-        self.input_size = input_size
+        self.num_classes = whole_number("fbnet", "num_classes", num_classes)
+        self.input_size = whole_number("fbnet", "input_size", input_size)
 
     def to_string(self, arch: Arch) -> str:
         return " ".join(self._ops(arch))

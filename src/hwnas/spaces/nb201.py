@@ -11,7 +11,7 @@ from typing import Any
 
 from hwnas.errors import ConfigError, require_torch
 from hwnas.registry import closest
-from hwnas.spaces.base import Arch, CategoricalSpace
+from hwnas.spaces.base import Arch, CategoricalSpace, whole_number
 
 NB201_OPS: tuple[str, ...] = (
     "none",
@@ -45,12 +45,10 @@ class NB201Space(CategoricalSpace):
     slots = (NB201_OPS,) * 6
 
     def __init__(self, *, num_classes: int = 10, input_size: int = 32) -> None:
-        if num_classes < 1:
-            raise ConfigError(f"nb201: num_classes must be >= 1, got {num_classes}")
-        if input_size < 4 or input_size % 4:
+        self.num_classes = whole_number("nb201", "num_classes", num_classes)
+        self.input_size = whole_number("nb201", "input_size", input_size, minimum=4)
+        if self.input_size % 4:
             raise ConfigError(f"nb201: input_size must be a multiple of 4, got {input_size}")
-        self.num_classes = num_classes
-        self.input_size = input_size
 
     def to_string(self, arch: Arch) -> str:
         return _NB201_FORMAT.format(*self._ops(arch))
