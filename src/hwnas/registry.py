@@ -34,9 +34,21 @@ def closest(name: str, options: list[str] | tuple[str, ...], n: int = 3) -> str:
     return "choose from " + ", ".join(shown)
 
 
+def factory_parameters(factory: Callable[..., Any]) -> Mapping[str, inspect.Parameter]:
+    """The parameters a factory takes: a class's ``__init__`` (without ``self``), even where a
+    base class defines ``__new__(*args, **kwargs)``; none for a class without ``__init__``."""
+    if isinstance(factory, type):
+        init = factory.__init__  # type: ignore[misc]
+        if init is object.__init__:
+            return {}
+        params = list(inspect.signature(init).parameters.items())[1:]
+        return dict(params)
+    return inspect.signature(factory).parameters
+
+
 def check_options(factory: Callable[..., Any], options: Mapping[str, Any], what: str) -> None:
     """Raise :class:`ConfigError` if ``options`` holds a keyword ``factory`` does not accept."""
-    params = inspect.signature(factory).parameters
+    params = factory_parameters(factory)
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
     accepted = [

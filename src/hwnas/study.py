@@ -27,91 +27,33 @@ import logging
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
+from hwnas.definition import (
+    check_metrics,
+    check_seed,
+    data_changes,
+    data_provenance,
+    metric_sources,
+    study_definition,
+)
 from hwnas.errors import ConfigError, StudyMismatchError
 from hwnas.evaluation.base import Evaluator
 from hwnas.execution.base import Backend, RunPolicy
 from hwnas.execution.driver import Callback, RunStats
 from hwnas.pareto import hypervolume, pareto_trials
 from hwnas.problem import Constraint, Objective, Problem, objective_matrix
-from hwnas.registry import closest
 from hwnas.spaces.base import Arch, SearchSpace
 from hwnas.storage.base import MemoryStore, Store
 from hwnas.storage.cache import EvaluationCache
-from hwnas.strategies import default_strategy, strategy_spec
+from hwnas.strategies import default_strategy
 from hwnas.strategies.base import SearchExhausted, Strategy
 from hwnas.trial import Observation, Trial
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Callback", "Study", "check_metrics", "metric_sources", "study_definition"]
-
-
-def metric_sources(space: SearchSpace, evaluators: Sequence[Evaluator]) -> dict[str, str]:
-    """Each metric a study with these parts can see, and what provides it."""
-    out = {m: "space (cheap)" for m in space.cheap_metric_names()}
-    for ev in evaluators:
-        for m in ev.metrics():
-            out.setdefault(m, ev.key())
-    return out
-
-
-def check_metrics(
-    space: SearchSpace,
-    evaluators: Sequence[Evaluator],
-    objectives: Sequence[Objective],
-    constraints: Sequence[Constraint],
-) -> None:
-    """Raise :class:`ConfigError` for an objective or constraint metric nothing provides."""
-    available = metric_sources(space, evaluators)
-    named = [("objective", o.metric) for o in objectives]
-    named += [("constraint", c.metric) for c in constraints]
-    for what, metric in named:
-        if metric not in available:
-            raise ConfigError(
-                f"{what} metric {metric!r} is not provided by any evaluator; "
-                f"{closest(metric, list(available))}"
-            )
-
-
-def study_definition(
-    problem: Problem, evaluators: Sequence[Evaluator], strategy: Strategy, seed: int
-) -> dict[str, Any]:
-    """What identifies a study in its store: a resume with anything else is refused.
-
-    The one place this is built, so a study made from Python and one made from a config agree on
-    the same database. The budget is not part of it (a study may be extended).
-    """
-    name, options = strategy_spec(strategy)
-    return {
-        "space": {"name": problem.space.name, "options": problem.space.options},
-        "evaluators": [ev.key() for ev in evaluators],
-        "objectives": [[o.metric, o.direction] for o in problem.objectives],
-        "constraints": [str(c) for c in problem.constraints],
-        "strategy": {"name": name, "options": options},
-        "seed": seed,
-    }
-
-
-def data_provenance(evaluators: Sequence[Evaluator]) -> dict[str, dict[str, str]]:
-    """The data files the evaluators' results depend on (path and content hash of each)."""
-    out: dict[str, dict[str, str]] = {}
-    for ev in evaluators:
-        for label, entry in ev.provenance().items():
-            out[label] = dict(entry)
-    return out
-
-
-def check_seed(seed: object) -> int:
-    """The seed as an int, or a :class:`ConfigError` for anything but a whole number >= 0."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or int(seed) < 0:
-        raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}")
-    if int(seed) >= 2**63:
-        raise ConfigError(f"seed must be below 2**63, got {seed}")
-    return int(seed)
 
 
 class Study:
@@ -229,20 +171,7 @@ class Study:
         if known is None:  # stored before data was recorded: record it now
             self.store.set_meta({"data": self.data})
             return
-        changes = []
-        for label in sorted(set(known) | set(self.data)):
-            old, new = known.get(label), self.data.get(label)
-            if old is None:
-                changes.append(f"{label} is new (now {new and new.get('path')})")
-            elif new is None:
-                changes.append(f"{label} ({old.get('path')}) is no longer used")
-            elif old.get("path") != new.get("path"):
-                changes.append(f"{label} moved from {old.get('path')} to {new.get('path')}")
-            elif old.get("sha256") != new.get("sha256"):
-                changes.append(
-                    f"{label} ({new.get('path')}) changed content (sha256 "
-                    f"{str(old.get('sha256'))[:12]} -> {str(new.get('sha256'))[:12]})"
-                )
+        changes = data_changes(known, self.data)
         if changes:
             raise StudyMismatchError(
                 "the data of the stored study changed: "

@@ -21,9 +21,45 @@ from hwnas.storage.sqlite import SCHEMA_VERSION
 from hwnas.trial import Trial
 
 NOT_OURS = "is not an hwnas study database"
-as_root = pytest.mark.skipif(
-    hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores file permissions"
-)
+
+
+def as_unprivileged(test):  # type: ignore[no-untyped-def]
+    """Run ``test(folder)`` where file permissions hold: as this user, or (root ignores them)
+    in a forked child switched to the user ``nobody``, in a folder that user owns."""
+
+    def wrapper(tmp_path: Path) -> None:
+        if not hasattr(os, "geteuid") or os.geteuid() != 0:
+            test(tmp_path)
+            return
+        import pwd
+        import tempfile
+        import traceback
+
+        nobody = pwd.getpwnam("nobody")
+        folder = Path(tempfile.mkdtemp(prefix="hwnas-perm-"))
+        folder.chmod(0o755)
+        os.chown(folder, nobody.pw_uid, nobody.pw_gid)
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            os.close(read)
+            code = 0
+            try:
+                os.setgid(nobody.pw_gid)
+                os.setuid(nobody.pw_uid)
+                test(folder)
+            except BaseException:
+                os.write(write, traceback.format_exc().encode())
+                code = 1
+            os._exit(code)
+        os.close(write)
+        with os.fdopen(read) as fh:
+            report = fh.read()
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, report
+
+    wrapper.__name__ = test.__name__
+    return wrapper
 
 
 def _trial(number: int, **kw: object) -> Trial:
@@ -294,7 +330,7 @@ def test_a_read_only_file_system_is_one_line(tmp_path: Path, monkeypatch) -> Non
     )
 
 
-@as_root
+@as_unprivileged
 def test_a_read_only_folder_is_refused(tmp_path: Path) -> None:
     folder = tmp_path / "out"
     folder.mkdir()
@@ -313,7 +349,7 @@ def test_a_read_only_folder_is_refused(tmp_path: Path) -> None:
     assert list(folder.iterdir()) == []
 
 
-@as_root
+@as_unprivileged
 def test_a_read_only_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "study.db"
     with SQLiteStore(path) as store:

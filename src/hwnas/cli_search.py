@@ -1,0 +1,213 @@
+"""``hwnas search``: check the flags and the config, build everything, then open the study
+folder, run the study on the chosen executor with progress, and write the files."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from hwnas.cli_output import print_front, quiet_logger, stdout, summary_of, write_files
+from hwnas.cli_progress import JsonLog, SearchProgress
+from hwnas.errors import ConfigError, HwnasError
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from hwnas.config import build_parts, load_config
+
+    config = load_config(args.config)
+    if args.budget is not None and args.budget <= 0:
+        raise ConfigError(f"--budget must be a positive number of evaluations, got {args.budget}")
+    if args.seed is not None and args.seed < 0:
+        raise ConfigError(f"--seed must be a whole number >= 0, got {args.seed}")
+    if args.progress_every < 0:
+        raise ConfigError(f"--progress-every must be >= 0, got {args.progress_every}")
+    execution = config.execution.model_copy(
+        update={
+            k: v
+            for k, v in {
+                "executor": args.executor,
+                "workers": args.workers,
+                "address": args.address,
+            }.items()
+            if v is not None
+        }
+    )
+    config = config.model_copy(update={"execution": execution})
+    out: Path = args.out
+    check_out_folder(out)
+    if args.log_json is not None:
+        check_log_file(args.log_json)
+    # Everything is built and checked before a file is written: a config error leaves nothing.
+    # A table's excluded rows are logged as it loads and printed below as warnings: once.
+    with quiet_logger("hwnas.evaluation.table", logging.ERROR):
+        parts = build_parts(
+            config, base_dir=args.config.resolve().parent, budget=args.budget, seed=args.seed
+        )
+    from hwnas.execution import create_backend
+
+    err = Console(stderr=True)
+    for ev in parts.evaluators:
+        for note in ev.notes():
+            err.print(f"warning: {escape(note)}", highlight=False, soft_wrap=True)
+    # The executor starts before the store is opened: one that cannot start leaves no study.db.
+    backend = create_backend(
+        execution.executor,
+        parts.evaluators,
+        workers=execution.workers,
+        address=execution.address,
+        timeout_s=parts.policy.timeout_s,
+    )
+    with closing(backend), open_study_folder(out, parts) as (store, study):
+        meta = {
+            "objectives": [[o.metric, o.direction] for o in study.problem.objectives],
+            "constraints": [[c.metric, c.le, c.ge] for c in study.problem.constraints],
+            "space": study.space.name,
+            "strategy": parts.strategy_name,
+            "seed": study.seed,
+            "budget": parts.budget,
+            "config_path": str(args.config.resolve()),
+            "config_text": args.config.read_text(),
+            "notes": [n for ev in parts.evaluators for n in ev.notes()],
+        }
+        store.set_meta({"report": meta})
+        done_before = study.n_charged
+        stopped: BaseException | None = None
+        callbacks: list[Any] = []
+        log_json = JsonLog(args.log_json) if args.log_json is not None else None
+        if log_json is not None:
+            callbacks.append(log_json)
+        start = time.perf_counter()
+        progress = SearchProgress(
+            err,
+            budget=parts.budget,
+            done_before=done_before,
+            every=args.progress_every,
+            quiet=args.quiet,
+        )
+        try:
+            with progress:
+                study.optimize(
+                    parts.budget,
+                    executor=backend,
+                    policy=parts.policy,
+                    callbacks=[progress, *callbacks],
+                )
+        except (KeyboardInterrupt, HwnasError) as exc:
+            stopped = exc  # write what is stored before saying why the run stopped
+        finally:
+            if log_json is not None:
+                log_json.close()
+        wall = time.perf_counter() - start
+        trials = study.trials
+        summary = summary_of(meta, trials, study.n_charged, wall, done_before)
+        summary["executor"] = backend.describe()
+        diagnostics = study.strategy.diagnostics()
+        store.set_meta({"diagnostics": _plain(diagnostics)})
+        outputs = write_files(
+            out, meta, trials, summary, diagnostics=diagnostics, evaluators=parts.evaluators
+        )
+        if isinstance(stopped, HwnasError):
+            raise stopped
+        if not args.quiet:
+            print_front(outputs.pareto, study.problem.objectives, study.problem.constraints)
+            if diagnostics:
+                stdout().print(
+                    "; ".join(f"{k} {_fmt(v)}" for k, v in diagnostics.items()), highlight=False
+                )
+            stdout().print(
+                f"{study.n_charged} of {parts.budget} evaluations stored in {out / 'study.db'}"
+                f" ({study.n_charged - done_before} new, {wall:.1f} s, {study.n_failed} failed); "
+                f"report: {outputs.files['report.html']}",
+                highlight=False,
+            )
+        if stopped is not None:
+            err.print(
+                "interrupted: every finished evaluation is stored; re-run the same command to "
+                "resume",
+                highlight=False,
+            )
+            return 130
+        return 0
+
+
+def check_out_folder(out: Path) -> None:
+    """Raise :class:`ConfigError` when ``out`` cannot hold a study (before anything is built)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a folder")
+    _check_writable("--out", out, "folder", "give a folder you can write to")
+
+
+def check_log_file(path: Path) -> None:
+    """Raise :class:`ConfigError` when ``--log-json`` cannot be appended to (checked before the
+    study is opened, so a bad flag leaves no new study behind)."""
+    if path.is_dir():
+        raise ConfigError(f"--log-json {path} is a folder; give a file to append to")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"--log-json {path} is not writable; give a file you can write to")
+    _check_writable("--log-json", path, "file", "give a file in a folder you can write to")
+
+
+def _check_writable(flag: str, path: Path, what: str, fix: str) -> None:
+    """The nearest existing folder above (or at) ``path`` must be one this process can write in."""
+    probe = path if what == "folder" else path.parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"{flag} {path}: {probe} is a file, so the {what} cannot be made there")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"{flag} {path}: {probe} is not writable (read-only or no permission); {fix}"
+        )
+
+
+@contextmanager
+def open_study_folder(out: Path, parts: Any) -> Iterator[tuple[Any, Any]]:
+    """The store and the (resumed) study in ``out``; when the study cannot be made, nothing
+    this call created is left behind (no empty ``study.db``, no new empty folder)."""
+    from hwnas.storage import SQLiteStore
+
+    made_folder = not out.exists()
+    db = out / "study.db"
+    new_db = not db.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"--out {out}: cannot make the folder ({exc.strerror}); give a folder you can write to"
+        ) from None
+    store = None
+    try:
+        store = SQLiteStore(db)
+        study = parts.make_study(store)
+    except BaseException:
+        if store is not None:
+            store.close()
+        if new_db:
+            for extra in ("", "-wal", "-shm", "-journal"):
+                Path(f"{db}{extra}").unlink(missing_ok=True)
+            for leftover in out.glob(".study.db*"):
+                leftover.unlink(missing_ok=True)
+        if made_folder and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    try:
+        yield store, study
+    finally:
+        store.close()
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in values.items()}
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
