@@ -1148,6 +1148,13 @@ CASES: list[Case] = [
         fixed="left a study.db behind",
     ),
     Case(
+        "flag-address-unreachable",
+        "--executor ray --address 127.0.0.1:9  (nothing listens there)",
+        lambda ws: ws.search_table("--executor", "ray", "--address", "127.0.0.1:9"),
+        ("cannot reach the Ray cluster at 127.0.0.1:9", "fix --address"),
+        fixed="hung for a minute, then Ray ended the process without a line",
+    ),
+    Case(
         "flag-log-json-folder",
         "--log-json <a folder>",
         lambda ws: ws.search_table("--log-json", str(ws.dir)),

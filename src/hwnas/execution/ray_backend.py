@@ -16,6 +16,7 @@ Code and data must be importable on the cluster's nodes (same hwnas, same data f
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -70,6 +71,7 @@ class RayBackend(Backend):
                         configure_logging=False,
                     )
                 else:
+                    _check_reachable(address)
                     ray.init(address=address, log_to_driver=False, configure_logging=False)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 where = f"the Ray cluster at {address}" if address else "a local Ray"
@@ -187,3 +189,20 @@ class RayBackend(Backend):
 
     def describe(self) -> str:
         return f"ray, {self.slots} worker{'s' if self.slots > 1 else ''}"
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail in seconds with one line when ``host:port`` (or ``ray://host:port``) does not answer:
+    Ray itself waits about a minute and then ends the whole process without a word."""
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto", "local" and the like: Ray resolves them and fails fast itself
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); start it "
+            "(ray start --head) or fix --address, or use --executor process"
+        ) from None
