@@ -74,7 +74,8 @@ class ShortTraining(Evaluator):
             loss = torch.nn.functional.cross_entropy(net(x), y)
             loss.backward()
             opt.step()
-        return {"loss": float(loss), "flops_m_again": self.space.cheap_metrics(arch)["flops_m"]}
+        flops = self.space.cheap_metrics(arch)["flops_m"]
+        return {"loss": float(loss.detach()), "flops_m_again": flops}
 
     def key(self) -> str:
         return f"short-training:{self.steps}"
