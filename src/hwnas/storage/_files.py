@@ -167,3 +167,64 @@ def translate(
     if code.startswith("SQLITE_CANTOPEN"):
         return DataError(f"cannot open {path} ({exc}); {move}")
     return StoreError(f"cannot {action} {path}: {exc}")
+
+
+class SQLiteFile:
+    """What the study store and the evaluation cache share as SQLite files of their own: looking
+    inside a file before anything is written to it, opening it for writing, and one line for
+    every ``sqlite3`` error. Subclasses set the texts and say what is theirs (``_classify``)."""
+
+    path: Path
+    timeout_s: float
+    what: str = "an hwnas file"  # "an hwnas study database"
+    refuse_fix: str = ""  # the fix for a file that is not ours
+    move_fix: str = ""  # the fix for a place where no file can live
+    damaged_fix: str = ""  # the fix for a damaged file
+
+    def _classify(self, db: sqlite3.Connection) -> int | None:
+        """The schema version of a file that is ours (None: empty); raise :meth:`_foreign`
+        for others."""
+        raise NotImplementedError
+
+    def _inspect(self) -> int | None:
+        """The schema version of the file (None: empty, to initialise), without changing it."""
+        try:
+            header = read_header(self.path)
+        except OSError as exc:
+            raise DataError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+        if not header:
+            return None
+        if not header.startswith(SQLITE_MAGIC):
+            raise self._foreign("it is not an SQLite file")
+        try:
+            db = connect_readonly(self.path, timeout_s=self.timeout_s)
+            try:
+                return self._classify(db)
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            err = self._translate(exc, "read")
+            if isinstance(err, StoreLockedError):
+                raise err from None
+            raise self._foreign(f"SQLite cannot read it: {exc}") from None
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        try:
+            return sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=self.timeout_s
+            )
+        except sqlite3.Error as exc:
+            raise self._translate(exc, "open") from None
+
+    def _foreign(self, reason: str) -> DataError:
+        return DataError(f"{self.path} is not {self.what} ({reason}); {self.refuse_fix}")
+
+    def _translate(self, exc: sqlite3.Error, action: str) -> HwnasError:
+        return translate(
+            exc,
+            self.path,
+            action,
+            timeout_s=self.timeout_s,
+            move=self.move_fix,
+            damaged=self.damaged_fix,
+        )

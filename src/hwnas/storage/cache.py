@@ -16,16 +16,13 @@ import sqlite3
 from pathlib import Path
 from types import TracebackType
 
-from hwnas.errors import DataError, HwnasError, StoreLockedError
+from hwnas.errors import DataError
 from hwnas.storage._files import (
-    SQLITE_MAGIC,
+    SQLiteFile,
     check_folder_writable,
     check_location,
-    connect_readonly,
     make_parents,
-    read_header,
     tables,
-    translate,
 )
 from hwnas.storage.sqlite import _dump_metrics, _load_metrics
 
@@ -42,7 +39,7 @@ _META_DDL = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT N
 _ELSEWHERE = "set `cache:` in the config or HWNAS_CACHE_DIR to another place"
 
 
-class EvaluationCache:
+class EvaluationCache(SQLiteFile):
     """A SQLite file of finished evaluations, safe to share between processes (WAL).
 
     Args:
@@ -61,6 +58,11 @@ class EvaluationCache:
         {'accuracy': 93.1}
     """
 
+    what = "an hwnas evaluation cache"
+    refuse_fix = f"delete it, or {_ELSEWHERE}"
+    move_fix = _ELSEWHERE
+    damaged_fix = f"delete it (it only saves time), or {_ELSEWHERE}"
+
     def __init__(self, path: str | Path, *, timeout_s: float = 30.0) -> None:
         self.path = Path(path).expanduser()
         self.timeout_s = float(timeout_s)
@@ -71,12 +73,7 @@ class EvaluationCache:
         make_parents(self.path, move=_ELSEWHERE)
         # WAL keeps -wal and -shm files next to the cache: its folder must be writable.
         check_folder_writable(self.path, move=_ELSEWHERE)
-        try:
-            db = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=self.timeout_s
-            )
-        except sqlite3.Error as exc:
-            raise self._translate(exc, "open") from None
+        db = self._connect_writer()
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
@@ -161,27 +158,6 @@ class EvaluationCache:
         self.close()
 
     # -- helpers ----------------------------------------------------------------------------------
-    def _inspect(self) -> None:
-        try:
-            header = read_header(self.path)
-        except OSError as exc:
-            raise DataError(f"cannot read {self.path}: {exc.strerror or exc}") from None
-        if not header:
-            return
-        if not header.startswith(SQLITE_MAGIC):
-            raise self._foreign("it is not an SQLite file")
-        try:
-            db = connect_readonly(self.path, timeout_s=self.timeout_s)
-            try:
-                self._classify(db)
-            finally:
-                db.close()
-        except sqlite3.Error as exc:
-            err = self._translate(exc, "read")
-            if isinstance(err, StoreLockedError):
-                raise err from None
-            raise self._foreign(f"SQLite cannot read it: {exc}") from None
-
     def _classify(self, db: sqlite3.Connection) -> int | None:
         """The cache schema version (0: before versions; None: empty), refusing others' files."""
         layout = tables(db)
@@ -232,19 +208,4 @@ class EvaluationCache:
         db.execute(_META_DDL)
         db.execute(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)", (_VERSION_KEY, str(CACHE_SCHEMA_VERSION))
-        )
-
-    def _foreign(self, reason: str) -> DataError:
-        return DataError(
-            f"{self.path} is not an hwnas evaluation cache ({reason}); delete it, or {_ELSEWHERE}"
-        )
-
-    def _translate(self, exc: sqlite3.Error, action: str) -> HwnasError:
-        return translate(
-            exc,
-            self.path,
-            action,
-            timeout_s=self.timeout_s,
-            move=_ELSEWHERE,
-            damaged=f"delete it (it only saves time), or {_ELSEWHERE}",
         )

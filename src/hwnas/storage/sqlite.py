@@ -26,15 +26,13 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from hwnas.errors import DataError, HwnasError, StoreError, StoreLockedError
+from hwnas.errors import DataError, StoreError, StoreLockedError
 from hwnas.storage._files import (
-    SQLITE_MAGIC,
+    SQLiteFile,
     check_location,
     connect_readonly,
     make_parents,
-    read_header,
     tables,
-    translate,
     writable_error,
 )
 from hwnas.storage.base import Store
@@ -104,7 +102,7 @@ def _load_metrics(text: str) -> dict[str, float]:
     return {k: (math.nan if v is None else float(v)) for k, v in raw.items()}
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteFile, Store):
     """A study stored in one SQLite file, with one writer at a time.
 
     Args:
@@ -126,6 +124,11 @@ class SQLiteStore(Store):
         ...     [t.arch for t in store.load()[1]]
         ['a']
     """
+
+    what = "an hwnas study database"
+    refuse_fix = _NEW_OUT
+    move_fix = _OTHER_OUT
+    damaged_fix = f"{_NEW_OUT}, or repair it with the sqlite3 tool's .recover"
 
     def __init__(self, path: str | Path, *, readonly: bool = False, timeout_s: float = 5.0) -> None:
         self.path = Path(path).expanduser()
@@ -169,7 +172,7 @@ class SQLiteStore(Store):
         self._check_open("read")
         if self.readonly:
             try:
-                db = self._connect_readonly()
+                db = connect_readonly(self.path, timeout_s=self.timeout_s)
             except OSError as exc:
                 raise DataError(f"cannot read {self.path}: {exc.strerror or exc}") from None
             try:
@@ -238,31 +241,6 @@ class SQLiteStore(Store):
                 self._lock.release()
 
     # -- opening ----------------------------------------------------------------------------------
-    def _connect_readonly(self) -> sqlite3.Connection:
-        return connect_readonly(self.path, timeout_s=self.timeout_s)
-
-    def _inspect(self) -> int | None:
-        """The schema version of the file (None: empty, to initialise), without changing it."""
-        try:
-            header = read_header(self.path)
-        except OSError as exc:
-            raise DataError(f"cannot read {self.path}: {exc.strerror or exc}") from None
-        if not header:
-            return None
-        if not header.startswith(SQLITE_MAGIC):
-            raise self._foreign("it is not an SQLite file")
-        try:
-            db = self._connect_readonly()
-            try:
-                return self._classify(db)
-            finally:
-                db.close()
-        except sqlite3.Error as exc:
-            err = self._translate(exc, "read")
-            if isinstance(err, StoreLockedError):
-                raise err from None
-            raise self._foreign(f"SQLite cannot read it: {exc}") from None
-
     def _classify(self, db: sqlite3.Connection) -> int | None:
         """Refuse what is not an hwnas study of a version this hwnas reads; None when empty."""
         layout = tables(db)
@@ -298,12 +276,7 @@ class SQLiteStore(Store):
 
     def _open_writer(self) -> sqlite3.Connection:
         """Connect for writing (lock held): create the schema, or migrate an older one."""
-        try:
-            db = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=self.timeout_s
-            )
-        except sqlite3.Error as exc:
-            raise self._translate(exc, "open") from None
+        db = self._connect_writer()
         try:
             mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
@@ -401,16 +374,3 @@ class SQLiteStore(Store):
                 f"{_NEW_OUT}, or repair it"
             ) from None
         return meta, trials
-
-    def _foreign(self, reason: str) -> DataError:
-        return DataError(f"{self.path} is not an hwnas study database ({reason}); {_NEW_OUT}")
-
-    def _translate(self, exc: sqlite3.Error, action: str) -> HwnasError:
-        return translate(
-            exc,
-            self.path,
-            action,
-            timeout_s=self.timeout_s,
-            move=_OTHER_OUT,
-            damaged=f"{_NEW_OUT}, or repair it with the sqlite3 tool's .recover",
-        )
