@@ -204,3 +204,34 @@ def test_a_resume_whose_data_changed_is_refused(folder, capsys):
     assert "changed content (sha256 " in err[0] and "restore the original data" in err[0]
     after = SQLiteStore(folder / "out" / "study.db", readonly=True).load()[1]
     assert after == before  # nothing stored was lost or added
+
+
+def test_a_run_of_failures_stops_the_search_with_one_line_and_keeps_the_files(
+    folder, capsys, monkeypatch
+):
+    from hwnas.hardware import measured
+
+    def broken(space, arch, **opts):  # type: ignore[no-untyped-def]
+        raise RuntimeError("the device is unplugged")
+
+    monkeypatch.setattr(measured, "measure_arch", broken)
+    config = _config(
+        evaluators=[{"table": {"path": "table.csv"}}, {"measured": {}}],
+        objectives=[
+            {"metric": "accuracy", "direction": "maximize"},
+            {"metric": "latency_ms@local-cpu", "direction": "minimize"},
+        ],
+        execution={"max_failures_in_row": 3},
+        cache="cache.db",
+    )
+    assert _run(folder, config) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1
+    assert err[0].startswith("error: 3 evaluations in a row failed; the last (trial 2, |")
+    assert "raised RuntimeError: the device is unplugged" in err[0]
+    assert "raise execution.max_failures_in_row" in err[0]
+    _, trials = SQLiteStore(folder / "out" / "study.db", readonly=True).load()
+    assert [t.state for t in trials] == ["failed"] * 3
+    html = (folder / "out" / "report.html").read_text()
+    assert "the device is unplugged" in html  # failures listed in the report
+    assert len(pd.read_csv(folder / "out" / "trials.csv")) == 0
