@@ -133,7 +133,7 @@ def test_the_same_trials_with_a_cold_and_a_full_cache(folder, capsys, monkeypatc
         evaluators=[{"table": {"path": "table.csv"}}, {"measured": {"backend": "onnxruntime"}}],
         objectives=[
             {"metric": "accuracy", "direction": "maximize"},
-            {"metric": "latency_ms@local-cpu", "direction": "minimize"},
+            {"metric": "latency_ms@local", "direction": "minimize"},
         ],
         strategy={"name": "nsga2", "population_size": 6},
     )
@@ -219,7 +219,7 @@ def test_a_run_of_failures_stops_the_search_with_one_line_and_keeps_the_files(
         evaluators=[{"table": {"path": "table.csv"}}, {"measured": {}}],
         objectives=[
             {"metric": "accuracy", "direction": "maximize"},
-            {"metric": "latency_ms@local-cpu", "direction": "minimize"},
+            {"metric": "latency_ms@local", "direction": "minimize"},
         ],
         execution={"max_failures_in_row": 3},
         cache="cache.db",

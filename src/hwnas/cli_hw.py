@@ -25,9 +25,13 @@ def add_hw_commands(sub: Any) -> None:
     hsub = hw.add_subparsers(dest="hw_command", required=True)
 
     def timing(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--backend", default="torch", help="torch or onnxruntime")
+        p.add_argument(
+            "--backend",
+            default="onnxruntime",
+            help="onnxruntime (default: what deploys) or torch (PyTorch eager)",
+        )
         p.add_argument("--batch", type=int, default=1)
-        p.add_argument("--threads", type=int, default=1)
+        p.add_argument("--threads", default="1", help="intra-op threads, or 'all'")
         p.add_argument("--clock", default="wall", help="wall (default) or cpu (thread CPU time)")
         p.add_argument("--repeats", type=int, default=None, help="timed blocks per network")
 
@@ -43,7 +47,12 @@ def add_hw_commands(sub: Any) -> None:
     c.add_argument("--out", type=Path, required=True)
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--test-fraction", type=float, default=0.3)
-    c.add_argument("--device", default="local-cpu", help="name in latency_ms@<device>")
+    c.add_argument(
+        "--device",
+        default=None,
+        help="name in latency_ms@<device> (default: local, with the backend, batch and threads "
+        "when they are not onnxruntime, 1 and 1)",
+    )
     timing(c)
     c.set_defaults(func=cmd_calibrate)
 
@@ -54,10 +63,20 @@ def add_hw_commands(sub: Any) -> None:
 
 
 def _timing_options(args: argparse.Namespace) -> dict[str, Any]:
+    from hwnas.hardware.fingerprint import resolve_threads
+
+    threads: int | str = args.threads
+    if isinstance(threads, str) and threads != "all":
+        try:
+            threads = int(threads)
+        except ValueError:
+            raise ConfigError(
+                f"--threads must be a whole number or 'all', got {threads!r}"
+            ) from None
     opts: dict[str, Any] = {
         "backend": args.backend,
         "batch": args.batch,
-        "threads": args.threads,
+        "threads": resolve_threads(threads),
         "clock": args.clock,
     }
     if args.repeats is not None:
@@ -66,13 +85,24 @@ def _timing_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
+    from hwnas.hardware.fingerprint import local_target
     from hwnas.hardware.measured import measure_arch
     from hwnas.spaces import create_space
 
     space = create_space(args.space)
     arch = space.from_string(args.arch)
-    m = measure_arch(space, arch, **_timing_options(args))
-    print(f"{m.median_ms:.4f}")
+    opts = _timing_options(args)
+    m = measure_arch(space, arch, **opts)
+    target = local_target(m.backend, m.batch, m.threads)
+    backend = "ONNX Runtime" if m.backend == "onnxruntime" else "PyTorch eager"
+    Console(stderr=True).print(
+        f"latency_ms@{target}: {m.median_ms:.4f} ms per forward pass ({backend}, batch "
+        f"{m.batch}, {m.threads} thread{'s' if m.threads > 1 else ''}, {m.clock} clock; IQR "
+        f"{m.iqr_ms:.4f} ms, CV {m.cv:.3f}, {m.n_samples} blocks of {m.runs_per_block} runs)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    print(f"{m.median_ms:.4f}")  # stdout: the number alone, for scripts
     return 0
 
 
@@ -120,7 +150,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     files = write_calibration(cal, args.out)
     out = Console(width=None if Console().is_terminal else 160)
     table = Table(
-        title=f"held-out latency prediction, {space.name} on {args.device} "
+        title=f"held-out latency prediction, {space.name} on {cal.device} "
         f"(n_train={len(cal.train)}, n_test={len(cal.test)}, {cal.seconds:.0f} s)",
         title_justify="left",
     )

@@ -46,6 +46,10 @@ def summary_of(
         "hypervolume (scaled to observed ranges, ref 1.1)": hv,
         "this run": f"{charged - before} new evaluations in {wall:.1f} s",
         "config": str(meta.get("config_path", "")),
+        **{
+            f"evaluator {i}": str(text)
+            for i, text in enumerate(meta.get("evaluators", ()), start=1)
+        },
     }
 
 

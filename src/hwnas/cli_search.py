@@ -77,6 +77,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             "config_path": str(args.config.resolve()),
             "config_text": args.config.read_text(),
             "notes": [n for ev in parts.evaluators for n in ev.notes()],
+            "evaluators": [ev.describe() for ev in parts.evaluators],
         }
         store.set_meta({"report": meta})
         done_before = study.n_charged

@@ -60,9 +60,9 @@ def test_metrics_and_values(ctx: EvaluatorContext, monkeypatch: pytest.MonkeyPat
 def test_key_names_fingerprint_backend_batch_threads(ctx: EvaluatorContext) -> None:
     base = MeasuredLatency(context=ctx)
     assert base.key() == MeasuredLatency(context=ctx, repeats=30).key()  # precision, not identity
-    assert base.key().startswith(f"measured:{base.fingerprint.key()}:torch:b1:t1")
+    assert base.key().startswith(f"measured:{base.fingerprint.key()}:onnxruntime:b1:t1")
     variants = [
-        MeasuredLatency(context=ctx, backend="onnxruntime"),
+        MeasuredLatency(context=ctx, backend="torch"),
         MeasuredLatency(context=ctx, batch=8),
         MeasuredLatency(context=ctx, device="other"),
         MeasuredLatency(context=ctx, clock="cpu"),
@@ -107,7 +107,7 @@ def test_a_second_study_measures_nothing(tmp_path: Path, monkeypatch: pytest.Mon
         study = Study(
             space=space,
             evaluators=[ev],
-            objectives=[Objective("latency_ms@local-cpu", "minimize")],
+            objectives=[Objective("latency_ms@local", "minimize")],
             seed=3,
             cache=EvaluationCache(cache_path),
         )
@@ -134,4 +134,27 @@ def test_a_second_study_measures_nothing(tmp_path: Path, monkeypatch: pytest.Mon
 def test_a_real_measurement(ctx: EvaluatorContext) -> None:
     ev = create_evaluator("measured", ctx, warmup=1, repeats=3, min_block_s=0.001)
     got = ev.evaluate({"ops": ["none"] * 6})
-    assert got["latency_ms@local-cpu"] > 0 and got["latency_cv@local-cpu"] >= 0
+    assert got["latency_ms@local"] > 0 and got["latency_cv@local"] >= 0
+
+
+def test_what_deploys_is_the_default_and_other_settings_have_their_own_names(
+    ctx: EvaluatorContext,
+) -> None:
+    import os
+
+    default = create_evaluator("measured", ctx)
+    assert default.backend == "onnxruntime"
+    assert default.metrics()[0] == "latency_ms@local"
+    assert "ONNX Runtime on this CPU, batch 1, 1 thread, wall clock, ms" in default.describe()
+    eager = create_evaluator("measured", ctx, backend="torch")
+    assert eager.metrics()[0] == "latency_ms@local-torch"
+    assert "PyTorch eager" in eager.describe()
+    cores = len(os.sched_getaffinity(0))
+    wide = create_evaluator("measured", ctx, batch=8, threads="all")
+    assert wide.threads == cores
+    assert wide.metrics()[0] == (
+        f"latency_ms@local-b8-t{cores}" if cores > 1 else "latency_ms@local-b8-t1"
+    )
+    assert create_evaluator("measured", ctx, batch=1, threads=1).metrics()[0] == "latency_ms@local"
+    with pytest.raises(ConfigError, match=r"threads must be a whole number or 'all', got 'many'"):
+        create_evaluator("measured", ctx, threads="many")

@@ -26,16 +26,16 @@ def test_predicted_latency_inside_a_study(model_dir: Path, synthetic_nb201_dir: 
     space = create_space("nb201")
     ctx = EvaluatorContext(space=space, base_dir=model_dir.parent, data_dir=synthetic_nb201_dir)
     bench = create_evaluator("nb201", ctx, devices=[])
-    pred = create_evaluator("predicted", ctx, model=model_dir.name, device="local-cpu")
+    pred = create_evaluator("predicted", ctx, model=model_dir.name, device="local")
     assert "predicted" in list_evaluators()
-    assert pred.metrics() == ("latency_ms@local-cpu",)
+    assert pred.metrics() == ("latency_ms@local",)
     assert (pred.expensive, pred.cacheable) == (False, False)
     study = Study(
         space=space,
         evaluators=[bench, pred],
         objectives=[
             Objective("accuracy", "maximize"),
-            Objective("latency_ms@local-cpu", "minimize"),
+            Objective("latency_ms@local", "minimize"),
         ],
         seed=3,
     )
@@ -44,9 +44,9 @@ def test_predicted_latency_inside_a_study(model_dir: Path, synthetic_nb201_dir: 
     direct = LatencyPredictor.load(model_dir)
     for t in study.trials:
         expected = float(direct.predict([t.arch])[0])
-        assert t.metrics["latency_ms@local-cpu"] == pytest.approx(expected, rel=1e-12)
+        assert t.metrics["latency_ms@local"] == pytest.approx(expected, rel=1e-12)
     assert study.pareto_front()
-    latencies = [t.metrics["latency_ms@local-cpu"] for t in study.trials]
+    latencies = [t.metrics["latency_ms@local"] for t in study.trials]
     assert np.all(np.asarray(latencies) > 0)
 
 

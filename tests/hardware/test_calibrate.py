@@ -64,7 +64,9 @@ def test_calibrate_command_writes_a_usable_model(tmp_path, quick_timing, capsys)
     assert set(report["held_out"]) == {"predictor", "lut", "flops", "second_measurement"}
     for figures in report["held_out"].values():
         assert 0.0 <= figures["share_within_10pct"] <= 1.0 and figures["n"] == report["n_test"]
-    assert report["fingerprint"]["threads"] == 1 and report["fingerprint"]["backend"] == "torch"
+    assert (
+        report["fingerprint"]["threads"] == 1 and report["fingerprint"]["backend"] == "onnxruntime"
+    )
     assert 0.0 <= report["noise_floor"]["within_10pct"] <= 1.0
     assert (out / "calibration.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len((out / "measurements.csv").read_text().splitlines()) == 21

@@ -57,6 +57,11 @@ class Evaluator(ABC):
     def evaluate(self, arch: Arch) -> dict[str, float]:
         """Metrics of one architecture; raise :class:`MissingArchError` if it has none."""
 
+    def describe(self) -> str:
+        """One line for reports: what the metrics are and how they are obtained (the backend,
+        batch, threads and unit of a measurement, say)."""
+        return f"{', '.join(self.metrics())} from {self.key()}"
+
     def key(self) -> str:
         """Identity of this evaluator's results (cache key part); override when options matter."""
         return type(self).__name__

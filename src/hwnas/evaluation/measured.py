@@ -12,20 +12,33 @@ from typing import TYPE_CHECKING
 from hwnas.errors import ConfigError, require_torch
 from hwnas.evaluation.base import Evaluator, EvaluatorContext
 from hwnas.hardware import measured
-from hwnas.hardware.fingerprint import check_backend, check_threads, device_fingerprint
+from hwnas.hardware.fingerprint import (
+    check_backend,
+    device_fingerprint,
+    local_target,
+    resolve_threads,
+)
 
 if TYPE_CHECKING:
     from hwnas.spaces.base import Arch
 
 
 class MeasuredLatency(Evaluator):
-    """Measure ``latency_ms@<device>`` (median), its IQR and its CV on the local CPU.
+    """Measure ``latency_ms@<target>`` (median), its IQR and its CV on the local CPU.
+
+    What deploys is measured by default: the network exported to ONNX and run by ONNX Runtime
+    (``latency_ms@local``). PyTorch eager is available under its own name
+    (``latency_ms@local-torch``): most of an eager figure is framework overhead, and eager and
+    ONNX Runtime latencies rank networks differently (``docs/BENCHMARKS.md``). Other batch sizes
+    and thread counts get their own names too (``latency_ms@local-b8-t2``), so one study can
+    carry several: add one ``measured`` entry per setting.
 
     Args:
-        backend: ``torch`` (eager PyTorch) or ``onnxruntime``.
+        backend: ``onnxruntime`` (default) or ``torch`` (eager PyTorch).
         batch: batch size of the timed forward pass.
-        threads: intra-op threads, pinned while measuring.
-        device: the target name in the metric names (``latency_ms@local-cpu``).
+        threads: intra-op threads, pinned while measuring; ``all`` for every core.
+        device: the target in the metric names (default from backend, batch and threads, see
+            :func:`hwnas.hardware.fingerprint.local_target`).
         warmup: untimed runs before timing.
         repeats: timed blocks per measurement (at least 3).
         min_block_s: the shortest timed block in seconds.
@@ -36,9 +49,10 @@ class MeasuredLatency(Evaluator):
     Example (config)::
 
         evaluators:
-          - measured: {backend: onnxruntime, threads: 1}
+          - measured: {}                              # latency_ms@local
+          - measured: {batch: 8, threads: all}        # latency_ms@local-b8-t2 on 2 cores
         objectives:
-          - {metric: latency_ms@local-cpu, direction: minimize}
+          - {metric: latency_ms@local, direction: minimize}
     """
 
     expensive = True
@@ -48,10 +62,10 @@ class MeasuredLatency(Evaluator):
     def __init__(
         self,
         *,
-        backend: str = "torch",
+        backend: str = "onnxruntime",
         batch: int = 1,
-        threads: int = 1,
-        device: str = "local-cpu",
+        threads: int | str = 1,
+        device: str | None = None,
         warmup: int = measured.DEFAULT_WARMUP,
         repeats: int = measured.DEFAULT_REPEATS,
         min_block_s: float = measured.DEFAULT_MIN_BLOCK_S,
@@ -60,7 +74,7 @@ class MeasuredLatency(Evaluator):
     ) -> None:
         try:
             check_backend(backend)
-            check_threads(threads)
+            threads = resolve_threads(threads)
             measured.check_measure_options(
                 batch=batch,
                 warmup=warmup,
@@ -71,6 +85,8 @@ class MeasuredLatency(Evaluator):
             )
         except ConfigError as exc:
             raise ConfigError(f"measured: {exc}") from None
+        if device is None:
+            device = local_target(backend, batch, threads)
         if not isinstance(device, str) or not device or any(ch in device for ch in " @:\t\n"):
             raise ConfigError(
                 f"measured: device must be a non-empty name without spaces, '@' or ':', "
@@ -112,6 +128,15 @@ class MeasuredLatency(Evaluator):
             clock=self.clock,
         )
         return dict(zip(self.metrics(), (m.median_ms, m.iqr_ms, m.cv)))
+
+    def describe(self) -> str:
+        backend = "ONNX Runtime" if self.backend == "onnxruntime" else "PyTorch eager"
+        threads = f"{self.threads} thread{'s' if self.threads > 1 else ''}"
+        return (
+            f"latency_ms@{self.device}: {backend} on this CPU, batch {self.batch}, {threads}, "
+            f"{self.clock} clock, ms per forward pass (median of {self.repeats} timed blocks; "
+            "IQR and CV beside it)"
+        )
 
     def key(self) -> str:
         # CPU time is another quantity than elapsed time; the device label is part of the key

@@ -33,7 +33,7 @@ class PredictedLatency(Evaluator):
     Example (config)::
 
         evaluators:
-          - predicted: {model: calib/predictor, device: local-cpu}
+          - predicted: {model: calib/predictor, device: local}
     """
 
     expensive = False

@@ -20,7 +20,7 @@ import numpy as np
 
 from hwnas.errors import ConfigError
 from hwnas.hardware.accuracy import evaluate_predictions
-from hwnas.hardware.fingerprint import device_fingerprint
+from hwnas.hardware.fingerprint import device_fingerprint, local_target
 from hwnas.hardware.lut import LatencyLUT, build_lut
 from hwnas.hardware.measured import (
     DEFAULT_MIN_BLOCK_S,
@@ -98,12 +98,12 @@ def calibrate(
     space: SearchSpace,
     *,
     samples: int = 300,
-    backend: str = "torch",
+    backend: str = "onnxruntime",
     batch: int = 1,
     threads: int = 1,
     test_fraction: float = 0.3,
     seed: int = 0,
-    device: str = "local-cpu",
+    device: str | None = None,
     clock: str = "wall",
     warmup: int = DEFAULT_WARMUP,
     repeats: int = DEFAULT_REPEATS,
@@ -120,7 +120,8 @@ def calibrate(
             :func:`hwnas.hardware.measured.measure_latency`.
         test_fraction: share of the samples held out for validation.
         seed: seeds the sampling and the split.
-        device: name of the device (the metric becomes ``latency_ms@<device>``).
+        device: name of the device (the metric becomes ``latency_ms@<device>``; default
+            :func:`~hwnas.hardware.fingerprint.local_target` of backend, batch and threads).
         predictor_kind: the learned predictor (``gbdt`` or ``ridge``).
         progress: called as ``progress(phase, done, total)``.
     """
@@ -129,6 +130,8 @@ def calibrate(
     n_test = max(2, round(samples * test_fraction))
     if samples - n_test < 5:
         raise ConfigError(f"--samples {samples} is too few: need at least {n_test + 5}")
+    if device is None:
+        device = local_target(backend, batch, threads)
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
     archs = stratified_sample(space, samples, rng)

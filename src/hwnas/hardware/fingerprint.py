@@ -34,6 +34,33 @@ def check_backend(backend: str) -> str:
     return backend
 
 
+def resolve_threads(threads: int | str) -> int:
+    """A thread count: ``"all"`` is every logical core this process may run on."""
+    if threads == "all":
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            return os.cpu_count() or 1
+    if isinstance(threads, str):
+        raise ConfigError(f"threads must be a whole number or 'all', got {threads!r}")
+    return check_threads(threads)
+
+
+def local_target(backend: str, batch: int, threads: int) -> str:
+    """The target of a latency measured here, as metric names carry it (``latency_ms@<target>``):
+    ``local`` for what deploys by default (ONNX Runtime, batch 1, one thread), with the backend
+    when it is PyTorch eager and the batch and threads when they are not 1 and 1.
+
+    Example:
+        >>> local_target("onnxruntime", 1, 1), local_target("torch", 8, 2)
+        ('local', 'local-torch-b8-t2')
+    """
+    target = "local" if backend == "onnxruntime" else f"local-{backend}"
+    if (batch, threads) != (1, 1):
+        target += f"-b{batch}-t{threads}"
+    return target
+
+
 def check_threads(threads: int) -> int:
     """Return ``threads`` if it is a usable thread count here, else raise :class:`ConfigError`."""
     cores = os.cpu_count() or 1
