@@ -2,6 +2,7 @@
 
     hwnas hw measure   --space nb201 --arch STR [--backend torch] [--batch 1] [--threads 1]
     hwnas hw calibrate --space nb201 --backend torch --samples N --out DIR
+    hwnas hw noise     --space nb201 --samples N [--backend onnxruntime] [--in-process]
     hwnas hw predict   --model DIR --arch STR
 
 ``measure`` and ``predict`` print one number in milliseconds, for scripts.
@@ -55,6 +56,22 @@ def add_hw_commands(sub: Any) -> None:
     )
     timing(c)
     c.set_defaults(func=cmd_calibrate)
+
+    n = hsub.add_parser(
+        "noise",
+        help="time networks twice in separate processes: the agreement any predictor can reach",
+    )
+    n.add_argument("--space", required=True)
+    n.add_argument("--samples", type=int, default=30, help="networks, spread over FLOPs")
+    n.add_argument("--seed", type=int, default=0)
+    n.add_argument(
+        "--in-process",
+        action="store_true",
+        help="both passes in this process (the in-process floor)",
+    )
+    n.add_argument("--out", type=Path, default=None, help="write the figures to this JSON file")
+    timing(n)
+    n.set_defaults(func=cmd_noise)
 
     p = hsub.add_parser("predict", help="predict one architecture's latency (ms) with a model")
     p.add_argument("--model", type=Path, required=True, help="folder written by calibrate")
@@ -167,10 +184,67 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         )
     out.print(table)
     out.print(
-        f"noise floor (two passes over the held-out networks): "
+        f"noise floor (the held-out networks measured again in a fresh process): "
         f"{cal.noise['within_5pct']:.1%} within ±5%, {cal.noise['within_10pct']:.1%} "
-        f"within ±10%",
+        f"within ±10%, Spearman {cal.noise['spearman']:.3f}: no model can agree with a "
+        "measurement better than that",
         highlight=False,
     )
     out.print(f"wrote {', '.join(str(p) for p in files.values())}", highlight=False)
+    return 0
+
+
+def cmd_noise(args: argparse.Namespace) -> int:
+    import json
+
+    import numpy as np
+
+    from hwnas.hardware.calibrate import stratified_sample
+    from hwnas.hardware.fingerprint import local_target
+    from hwnas.hardware.noise import noise_floor
+    from hwnas.spaces import create_space
+
+    if args.samples < 3:
+        raise ConfigError(f"--samples must be at least 3, got {args.samples}")
+    if args.seed < 0:
+        raise ConfigError(f"--seed must be a whole number >= 0, got {args.seed}")
+    opts = _timing_options(args)
+    space = create_space(args.space)
+    archs = stratified_sample(space, args.samples, np.random.default_rng(args.seed))
+    err = Console(stderr=True)
+    columns = (TextColumn("[bold]noise"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("noise", total=2 * len(archs))
+        out = noise_floor(
+            space,
+            archs,
+            separate_processes=not args.in_process,
+            progress=lambda done, total: bar.update(task, completed=done),
+            **opts,
+        )
+    target = local_target(opts["backend"], opts["batch"], opts["threads"])
+    where = "in this process" if args.in_process else "each in a fresh process"
+    backend = "ONNX Runtime" if opts["backend"] == "onnxruntime" else "PyTorch eager"
+    console = Console(width=None if Console().is_terminal else 160)
+    console.print(
+        f"noise floor of latency_ms@{target} ({backend}, batch {opts['batch']}, "
+        f"{opts['threads']} thread(s), {opts['clock']} clock) over {out['n']} {space.name} "
+        f"networks, two passes {where}: {out['within_5pct']:.1%} within ±5%, "
+        f"{out['within_10pct']:.1%} within ±10%, Spearman {out['spearman']:.3f}; median "
+        f"difference {out['median_abs_rel_diff']:.2%}, largest {out['max_abs_rel_diff']:.1%}; "
+        f"within a measurement: median CV {out['median_cv']:.3f}, median IQR "
+        f"{out['median_iqr_rel']:.2%} of the median",
+        highlight=False,
+    )
+    if out["median_cpu_share"] < 0.8 and opts["threads"] == 1 and opts["clock"] == "wall":
+        console.print(
+            f"the machine was busy (the measuring thread ran {out['median_cpu_share']:.0%} of "
+            "the wall time): measure on a quiet machine for a floor worth comparing",
+            highlight=False,
+        )
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        record = {"space": space.name, "target": target, "options": opts, **out}
+        args.out.write_text(json.dumps(record, indent=2) + "\n")
+        console.print(f"wrote {args.out}", highlight=False)
     return 0

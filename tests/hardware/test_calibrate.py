@@ -82,7 +82,29 @@ def test_calibrate_command_writes_a_usable_model(tmp_path, quick_timing, capsys)
 def test_measure_command_prints_one_number(quick_timing, capsys) -> None:  # type: ignore[no-untyped-def]
     arch = "|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|"
     assert main(["hw", "measure", "--space", "nb201", "--arch", arch]) == 0
-    assert float(capsys.readouterr().out.strip()) > 0
+    captured = capsys.readouterr()
+    assert float(captured.out.strip()) > 0
+    # what was measured, on stderr: the metric, backend, batch, threads and unit
+    assert captured.err.startswith("latency_ms@local: ")
+    assert "ms per forward pass (ONNX Runtime, batch 1, 1 thread, wall clock" in captured.err
+    assert main(["hw", "measure", "--space", "nb201", "--arch", arch, "--backend", "torch"]) == 0
+    assert capsys.readouterr().err.startswith("latency_ms@local-torch: ")
+
+
+def test_noise_command_prints_the_agreement_and_writes_it(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "noise.json"
+    argv = ["hw", "noise", "--space", "nb201", "--samples", "4", "--backend", "torch"]
+    argv += ["--repeats", "3", "--in-process", "--out", str(out)]
+    assert main(argv) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("noise floor of latency_ms@local-torch (PyTorch eager, batch 1")
+    assert "over 4 nb201 networks, two passes in this process:" in shown
+    assert "within ±5%" in shown and "within ±10%" in shown and "Spearman" in shown
+    record = json.loads(out.read_text())
+    assert record["n"] == 4 and record["target"] == "local-torch"
+    assert record["separate_processes"] is False and len(record["second_ms"]) == 4
+    assert main(["hw", "noise", "--space", "nb201", "--samples", "2"]) == 2
+    assert "--samples must be at least 3" in capsys.readouterr().err
 
 
 def test_bad_arguments_give_one_line(capsys) -> None:  # type: ignore[no-untyped-def]

@@ -144,7 +144,9 @@ def test_noise_floor_pairs_two_passes(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(noise, "measure_arch", fake_measure)
     seen: list[tuple[int, int]] = []
-    out = noise_floor(space, archs, progress=lambda d, t: seen.append((d, t)))
+    out = noise_floor(
+        space, archs, separate_processes=False, progress=lambda d, t: seen.append((d, t))
+    )
     assert calls == [0, 1, 2, 3, 3, 2, 1, 0]  # second pass in reverse order
     assert seen == [(d, 8) for d in range(1, 9)]
     assert out["n"] == 4
@@ -155,8 +157,32 @@ def test_noise_floor_pairs_two_passes(monkeypatch: pytest.MonkeyPatch) -> None:
     assert out["median_abs_rel_diff"] == pytest.approx(
         np.median([0, 0.4 / 10.2, 0.8 / 10.4, 2 / 11])
     )
+    assert out["separate_processes"] is False
+    ranks = noise.agreement([1.0, 2.0, 3.0, 4.0], [1.1, 2.3, 2.9, 4.4])
+    assert ranks["spearman"] == pytest.approx(1.0)  # the passes rank the networks alike
     with pytest.raises(ConfigError, match="at least one architecture"):
         noise_floor(space, [])
+
+
+def test_noise_floor_measures_each_pass_in_a_fresh_process() -> None:
+    import os
+
+    space = NB201Space()
+    archs = [space.decode([i, 3, 3, 2, 1, 0]) for i in range(3)]
+    parent = os.getpid()
+    seen: list[tuple[int, int]] = []
+    out = noise_floor(
+        space,
+        archs,
+        backend="torch",
+        repeats=3,
+        min_block_s=0.002,
+        progress=lambda d, t: seen.append((d, t)),
+    )
+    assert os.getpid() == parent and out["separate_processes"] is True
+    assert seen == [(d, 6) for d in range(1, 7)]
+    assert len(out["first_ms"]) == 3 and min(out["first_ms"] + out["second_ms"]) > 0
+    assert 0.0 <= out["within_10pct"] <= 1.0 and -1.0 <= out["spearman"] <= 1.0
 
 
 def test_a_busy_machine_is_reported_once(

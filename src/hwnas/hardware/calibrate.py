@@ -1,10 +1,11 @@
 """Calibrating a new device in one call: sample, measure, fit a LUT and a predictor, validate.
 
 :func:`calibrate` samples architectures stratified over FLOPs, measures each on this machine,
-measures the held-out ones a second time (the noise floor: how often two measurements of the same
-network agree), builds the per-operator lookup table, fits the learned predictor and the
-FLOPs-only baseline on the training share, and reports all three on the held-out share side by
-side. :func:`write_calibration` saves everything a later study needs (``predicted: {model: DIR}``).
+measures the held-out ones a second time in a fresh process (the noise floor: how often two
+measurements of the same network agree), builds the per-operator lookup table, fits the learned
+predictor and the FLOPs-only baseline on the training share, and reports all three on the
+held-out share side by side. :func:`write_calibration` saves everything a later study needs
+(``predicted: {model: DIR}``).
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from hwnas.hardware.measured import (
     DEFAULT_MIN_BLOCK_S,
     DEFAULT_REPEATS,
     DEFAULT_WARMUP,
-    measure_arch,
+    Measurement,
 )
-from hwnas.hardware.noise import agreement
+from hwnas.hardware.noise import agreement, measure_pass
 from hwnas.hardware.predictor import LatencyPredictor
 from hwnas.spaces.base import Arch, SearchSpace
 
@@ -48,13 +49,15 @@ class Calibration:
     test: list[Arch]
     train_ms: np.ndarray
     test_ms: np.ndarray
-    second_ms: np.ndarray  # the held-out networks measured again
+    second_ms: np.ndarray  # the held-out networks measured again, in a fresh process
     predictor: LatencyPredictor
     lut: LatencyLUT
     flops: LatencyPredictor
     figures: dict[str, dict[str, float]] = field(default_factory=dict)
     noise: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    iqr_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))  # train + test, first pass
+    second_iqr_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -148,18 +151,21 @@ def calibrate(
         "min_block_s": min_block_s,
     }
 
-    def measure_all(items: Sequence[Arch], phase: str, offset: int, total: int) -> np.ndarray:
-        out = []
-        for i, arch in enumerate(items):
-            out.append(measure_arch(space, arch, **opts).median_ms)
+    def measure_all(items: Sequence[Arch], phase: str, *, fresh: bool) -> list[Measurement]:
+        def tick(done: int) -> None:
             if progress is not None:
-                progress(phase, offset + i + 1, total)
-        return np.array(out)
+                progress(phase, done, len(items))
 
-    measured = measure_all(train + test, "measure", 0, samples)
+        return measure_pass(space, items, opts, separate_process=fresh, progress=tick)
+
+    first = measure_all(train + test, "measure", fresh=False)
+    measured = np.array([m.median_ms for m in first])
     train_ms, test_ms = measured[: len(train)], measured[len(train) :]
-    # The second pass runs in reverse order, far in time from the first.
-    second_ms = measure_all(test[::-1], "noise", 0, len(test))[::-1]
+    spread = np.array([m.iqr_ms for m in first])
+    # The second pass runs in a fresh process, in reverse order, far in time from the first:
+    # as a later study would measure these networks (the noise floor a predictor can reach).
+    second = measure_all(test[::-1], "noise", fresh=True)[::-1]
+    second_ms = np.array([m.median_ms for m in second])
 
     lut = build_lut(
         space,
@@ -190,6 +196,8 @@ def calibrate(
         train_ms=train_ms,
         test_ms=test_ms,
         second_ms=second_ms,
+        iqr_ms=spread,
+        second_iqr_ms=np.array([m.iqr_ms for m in second]),
         predictor=predictor,
         lut=lut,
         flops=flops,
@@ -212,11 +220,17 @@ def write_calibration(cal: Calibration, out: Path) -> dict[str, Path]:
     }
     cal.lut.to_json(files["lut.json"])
     files["calibration.json"].write_text(json.dumps(cal.summary(), indent=2) + "\n")
-    lines = ["arch,split,latency_ms,second_ms"]
-    lines += [f'"{cal.space.to_string(a)}",train,{v:.6g},' for a, v in zip(cal.train, cal.train_ms)]
+    n_train = len(cal.train)
+    iqr = cal.iqr_ms if len(cal.iqr_ms) else np.full(n_train + len(cal.test), np.nan)
+    second_iqr = cal.second_iqr_ms if len(cal.second_iqr_ms) else np.full(len(cal.test), np.nan)
+    lines = ["arch,split,latency_ms,iqr_ms,second_ms,second_iqr_ms"]
     lines += [
-        f'"{cal.space.to_string(a)}",test,{v:.6g},{w:.6g}'
-        for a, v, w in zip(cal.test, cal.test_ms, cal.second_ms)
+        f'"{cal.space.to_string(a)}",train,{v:.6g},{q:.6g},,'
+        for a, v, q in zip(cal.train, cal.train_ms, iqr[:n_train])
+    ]
+    lines += [
+        f'"{cal.space.to_string(a)}",test,{v:.6g},{q:.6g},{w:.6g},{r:.6g}'
+        for a, v, q, w, r in zip(cal.test, cal.test_ms, iqr[n_train:], cal.second_ms, second_iqr)
     ]
     files["measurements.csv"].write_text("\n".join(lines) + "\n")
     _plot(cal, files["calibration.png"])

@@ -1,15 +1,18 @@
 """The noise floor of latency measurements: how well two passes over the same networks agree.
 
 No predictor can agree with a measurement better than a second measurement of the same network
-does. :func:`noise_floor` measures each network twice, the passes far apart in time, and reports
-the share of networks whose two medians lie within 5 % and 10 % of each other;
+does. :func:`noise_floor` measures each network twice, the passes far apart in time and, by
+default, each in a fresh process of its own (as a later study or a deployment would measure it:
+process start, allocator and one-off initialisation included), and reports the share of networks
+whose two medians lie within 5 % and 10 % of each other and the rank agreement (Spearman);
 :func:`relative_differences` is the symmetric relative difference it (and calibration) uses.
 """
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,15 +39,85 @@ def relative_differences(first: Sequence[float], second: Sequence[float]) -> np.
 
 
 def agreement(first: Sequence[float], second: Sequence[float]) -> dict[str, float]:
-    """How well two passes over the same networks agree: the share within ±5 % and ±10 %, and
-    the median and largest relative difference."""
+    """How well two passes over the same networks agree: the share within ±5 % and ±10 %, the
+    median and largest relative difference, and Spearman's rank correlation."""
+    from scipy.stats import spearmanr
+
     rel = relative_differences(first, second)
+    varied = len(rel) > 2 and np.ptp(first) > 0 and np.ptp(second) > 0
+    rho = float(spearmanr(first, second).statistic) if varied else float("nan")
     return {
         "within_5pct": float(np.mean(rel <= 0.05)),
         "within_10pct": float(np.mean(rel <= 0.10)),
         "median_abs_rel_diff": float(np.median(rel)),
         "max_abs_rel_diff": float(np.max(rel)),
+        "spearman": rho,
     }
+
+
+def measure_pass(
+    space: SearchSpace,
+    archs: Sequence[Arch],
+    opts: dict[str, Any],
+    *,
+    separate_process: bool,
+    progress: Callable[[int], None] | None = None,
+) -> list[Measurement]:
+    """Measure ``archs`` in order, here or in a fresh process (``spawn``: a new interpreter that
+    imports everything anew and has never run a network)."""
+    if not separate_process:
+        out = []
+        for arch in archs:
+            out.append(measure_arch(space, arch, **opts))
+            if progress is not None:
+                progress(len(out))
+        return out
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    strings = [space.to_string(a) for a in archs]
+    proc = ctx.Process(
+        target=_pass_in_child,
+        args=(child, space.name, dict(space.options), strings, opts),
+        daemon=True,
+    )
+    proc.start()
+    child.close()
+    out = []
+    try:
+        while len(out) < len(strings):
+            try:
+                message = parent.recv()
+            except EOFError:
+                raise RuntimeError(
+                    f"the measuring process died (exit code {proc.exitcode}) after "
+                    f"{len(out)} of {len(strings)} networks"
+                ) from None
+            if message[0] == "error":
+                raise RuntimeError(f"the measuring process failed: {message[1]}")
+            out.append(Measurement(**message[1]))
+            if progress is not None:
+                progress(len(out))
+    finally:
+        parent.close()
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.kill()
+    return out
+
+
+def _pass_in_child(
+    conn: Any, space_name: str, space_options: dict[str, Any], strings: list[str], opts: Any
+) -> None:  # pragma: no cover - runs in a child process
+    from hwnas.spaces import create_space
+
+    try:
+        space = create_space(space_name, **space_options)
+        for s in strings:
+            conn.send(("ok", measure_arch(space, space.from_string(s), **opts).as_dict()))
+    except Exception as exc:
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
 
 
 def noise_floor(
@@ -58,13 +131,15 @@ def noise_floor(
     repeats: int = DEFAULT_REPEATS,
     min_block_s: float = DEFAULT_MIN_BLOCK_S,
     clock: str = "wall",
+    separate_processes: bool = True,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """How well two measurements of the same networks agree: the best any predictor can do.
 
     Two passes over ``archs``, the second in reverse order, so the two measurements of a network
     lie far apart in time and slow drifts of the machine show up as disagreement. Each pass
-    builds the network afresh.
+    builds the network afresh, by default in a fresh process of its own (``separate_processes``;
+    ``False``: both in this process, the in-process floor).
 
     Args:
         space: the search space the archs belong to.
@@ -94,13 +169,17 @@ def noise_floor(
         "clock": clock,
     }
     n = len(archs)
-    passes: list[list[Measurement]] = [[], []]
     start = time.perf_counter()
-    for p, order in enumerate((range(n), reversed(range(n)))):
-        for i in order:
-            passes[p].append(measure_arch(space, archs[i], **opts))
+    passes = []
+    for p, order in enumerate((list(archs), list(archs)[::-1])):
+
+        def tick(done: int, p: int = p) -> None:
             if progress is not None:
-                progress(p * n + len(passes[p]), 2 * n)
+                progress(p * n + done, 2 * n)
+
+        passes.append(
+            measure_pass(space, order, opts, separate_process=separate_processes, progress=tick)
+        )
     elapsed = time.perf_counter() - start
     first, second = passes[0], passes[1][::-1]  # both in the order of archs
     out: dict[str, Any] = {"n": n}
@@ -109,6 +188,8 @@ def noise_floor(
         out.update({f"{k}{suffix}": v for k, v in shares.items()})
     both = first + second
     out["median_cv"] = float(np.median([m.cv for m in both]))
+    out["median_iqr_rel"] = float(np.median([m.iqr_ms / m.median_ms for m in both]))
+    out["separate_processes"] = separate_processes
     out["median_cpu_share"] = float(np.median([m.cpu_share for m in both]))
     out["seconds_per_measurement"] = elapsed / (2 * n)
     out["first_ms"] = [m.median_ms for m in first]
