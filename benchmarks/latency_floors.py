@@ -32,7 +32,7 @@ from hwnas.hardware.noise import noise_floor
 from hwnas.spaces import create_space
 
 BACKENDS = ("onnxruntime", "torch")
-MODES = (("separate processes", True), ("one process", False))
+MODES = (("separate processes", True), ("one process", False))  # first word: --modes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--spaces", nargs="+", default=["nb201", "fbnet"])
     p.add_argument("--samples", type=int, default=30)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
+    p.add_argument("--timings", nargs="+", default=["blocks"], choices=["blocks", "interleaved"])
+    p.add_argument("--modes", nargs="+", default=["separate", "one"], choices=["separate", "one"])
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/latency_floors.md"))
     raw = sys.argv[1:] if argv is None else argv
     args = p.parse_args(raw)
@@ -50,14 +53,24 @@ def main(argv: list[str] | None = None) -> int:
         space = create_space(name)
         archs = stratified_sample(space, args.samples, np.random.default_rng(args.seed))
         first: dict[str, list[float]] = {}
-        for backend in BACKENDS:
-            for mode, separate in MODES:
-                t = time.perf_counter()
-                out = noise_floor(space, archs, backend=backend, separate_processes=separate)
-                print(f"{name} {backend} {mode}: {time.perf_counter() - t:.0f} s", file=sys.stderr)
-                rows.append({"space": name, "backend": backend, "mode": mode, **out})
-                if separate:
-                    first[backend] = out["first_ms"]
+        for backend in args.backends:
+            for timing in args.timings:
+                for mode, separate in MODES:
+                    if mode.split()[0] not in args.modes:
+                        continue
+                    t = time.perf_counter()
+                    out = noise_floor(
+                        space, archs, backend=backend, timing=timing, separate_processes=separate
+                    )
+                    took = time.perf_counter() - t
+                    print(f"{name} {backend} {timing} {mode}: {took:.0f} s", file=sys.stderr)
+                    rows.append(
+                        {"space": name, "backend": backend, "timing": timing, "mode": mode, **out}
+                    )
+                    if separate and timing == "blocks":
+                        first[backend] = out["first_ms"]
+        if not {"onnxruntime", "torch"} <= set(first):
+            continue
         ort, eager = np.array(first["onnxruntime"]), np.array(first["torch"])
         ranks.append(
             {
@@ -75,18 +88,20 @@ def main(argv: list[str] | None = None) -> int:
         f"## Latency noise floors and eager-vs-ONNX-Runtime ranks ({time.strftime('%Y-%m-%d')})",
         "",
         f"`{command}` on {platform.machine()} with {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}; {total:.0f} s. Batch 1, one thread, wall clock, "
-        "15 blocks of >= 20 ms per measurement (the defaults).",
+        f"{platform.python_version()}; {total:.0f} s. Batch 1, one thread, wall clock; "
+        "timing 'blocks': 15 blocks of >= 20 ms per measurement (the defaults); "
+        "'interleaved': 150 pairs of ~2 ms mini-blocks, network and reference network.",
         "",
-        "| space | backend | two passes in | within ±5 % | within ±10 % | Spearman | median "
-        "diff. | largest diff. | median CV within a measurement | median CPU share |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| space | backend | timing | two passes in | within ±5 % | within ±10 % | Spearman "
+        "| median diff. | largest diff. | median CV within a measurement |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['space']} | {r['backend']} | {r['mode']} | {r['within_5pct']:.1%} | "
-            f"{r['within_10pct']:.1%} | {r['spearman']:.3f} | {r['median_abs_rel_diff']:.2%} | "
-            f"{r['max_abs_rel_diff']:.1%} | {r['median_cv']:.3f} | {r['median_cpu_share']:.3f} |"
+            f"| {r['space']} | {r['backend']} | {r['timing']} | {r['mode']} | "
+            f"{r['within_5pct']:.1%} | {r['within_10pct']:.1%} | {r['spearman']:.3f} | "
+            f"{r['median_abs_rel_diff']:.2%} | {r['max_abs_rel_diff']:.1%} | "
+            f"{r['median_cv']:.3f} |"
         )
     lines += [
         "",

@@ -34,6 +34,11 @@ def add_hw_commands(sub: Any) -> None:
         p.add_argument("--batch", type=int, default=1)
         p.add_argument("--threads", default="1", help="intra-op threads, or 'all'")
         p.add_argument("--clock", default="wall", help="wall (default) or cpu (thread CPU time)")
+        p.add_argument(
+            "--timing",
+            default="blocks",
+            help="blocks (default) or interleaved (alternating with a reference network)",
+        )
         p.add_argument("--repeats", type=int, default=None, help="timed blocks per network")
 
     m = hsub.add_parser("measure", help="measure one architecture; prints its median latency (ms)")
@@ -95,6 +100,7 @@ def _timing_options(args: argparse.Namespace) -> dict[str, Any]:
         "batch": args.batch,
         "threads": resolve_threads(threads),
         "clock": args.clock,
+        "timing": args.timing,
     }
     if args.repeats is not None:
         opts["repeats"] = args.repeats

@@ -44,6 +44,8 @@ class MeasuredLatency(Evaluator):
         min_block_s: the shortest timed block in seconds.
         clock: ``wall`` (elapsed time) or ``cpu`` (CPU time of the measuring thread, for
             ``threads: 1`` on a shared machine: it leaves out time spent waiting for others).
+        timing: ``blocks`` or ``interleaved`` (alternating with a fixed reference network,
+            against a machine whose speed drifts: :mod:`hwnas.hardware.reference`).
         context: the space and folders (given by the study builder).
 
     Example (config)::
@@ -70,6 +72,7 @@ class MeasuredLatency(Evaluator):
         repeats: int = measured.DEFAULT_REPEATS,
         min_block_s: float = measured.DEFAULT_MIN_BLOCK_S,
         clock: str = "wall",
+        timing: str = "blocks",
         context: EvaluatorContext,
     ) -> None:
         try:
@@ -82,6 +85,7 @@ class MeasuredLatency(Evaluator):
                 min_block_s=min_block_s,
                 clock=clock,
                 threads=threads,
+                timing=timing,
             )
         except ConfigError as exc:
             raise ConfigError(f"measured: {exc}") from None
@@ -109,6 +113,7 @@ class MeasuredLatency(Evaluator):
         self.repeats = repeats
         self.min_block_s = float(min_block_s)
         self.clock = clock
+        self.timing = timing
         self.fingerprint = device_fingerprint(backend=backend, threads=threads)
 
     def metrics(self) -> tuple[str, ...]:
@@ -126,6 +131,7 @@ class MeasuredLatency(Evaluator):
             repeats=self.repeats,
             min_block_s=self.min_block_s,
             clock=self.clock,
+            timing=self.timing,
         )
         return dict(zip(self.metrics(), (m.median_ms, m.iqr_ms, m.cv)))
 
@@ -134,8 +140,13 @@ class MeasuredLatency(Evaluator):
         threads = f"{self.threads} thread{'s' if self.threads > 1 else ''}"
         return (
             f"latency_ms@{self.device}: {backend} on this CPU, batch {self.batch}, {threads}, "
-            f"{self.clock} clock, ms per forward pass (median of {self.repeats} timed blocks; "
-            "IQR and CV beside it)"
+            f"{self.clock} clock, ms per forward pass ("
+            + (
+                f"median of {self.repeats} timed blocks"
+                if self.timing == "blocks"
+                else "timed against a reference network"
+            )
+            + "; IQR and CV beside it)"
         )
 
     def key(self) -> str:
@@ -146,6 +157,8 @@ class MeasuredLatency(Evaluator):
         from hwnas.hardware.lut import space_options
 
         clock = "" if self.clock == "wall" else f":{self.clock}"
+        if self.timing != "blocks":
+            clock += f":{self.timing}"
         opts = ",".join(f"{k}={v}" for k, v in sorted(space_options(self.space).items()))
         return (
             f"measured:{self.fingerprint.key()}:{self.backend}:b{self.batch}:t{self.threads}"

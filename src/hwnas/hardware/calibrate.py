@@ -108,6 +108,7 @@ def calibrate(
     seed: int = 0,
     device: str | None = None,
     clock: str = "wall",
+    timing: str = "blocks",
     warmup: int = DEFAULT_WARMUP,
     repeats: int = DEFAULT_REPEATS,
     min_block_s: float = DEFAULT_MIN_BLOCK_S,
@@ -119,8 +120,8 @@ def calibrate(
     Args:
         space: a space with a PyTorch builder and a LUT decomposer (nb201, fbnet).
         samples: networks to measure (split into training and held-out shares).
-        backend, batch, threads, clock, warmup, repeats, min_block_s: measurement options, as in
-            :func:`hwnas.hardware.measured.measure_latency`.
+        backend, batch, threads, clock, timing, warmup, repeats, min_block_s: measurement
+            options, as in :func:`hwnas.hardware.measured.measure_latency`.
         test_fraction: share of the samples held out for validation.
         seed: seeds the sampling and the split.
         device: name of the device (the metric becomes ``latency_ms@<device>``; default
@@ -146,6 +147,7 @@ def calibrate(
         "batch": batch,
         "threads": threads,
         "clock": clock,
+        "timing": timing,
         "warmup": warmup,
         "repeats": repeats,
         "min_block_s": min_block_s,

@@ -216,13 +216,14 @@ class LatencyLUT:
 def build_lut(
     space: SearchSpace,
     *,
-    backend: str = "torch",
+    backend: str = "onnxruntime",
     batch: int = 1,
     threads: int = 1,
     warmup: int = DEFAULT_WARMUP,
     repeats: int = DEFAULT_REPEATS,
     min_block_s: float = DEFAULT_MIN_BLOCK_S,
     clock: str = "wall",
+    timing: str = "blocks",
     archs: Sequence[Arch] | None = None,
     progress: Progress | None = None,
 ) -> LatencyLUT:
@@ -232,7 +233,7 @@ def build_lut(
         space: a space with a registered decomposer.
         archs: cover the ops of these archs only (default: every op of a categorical space).
         progress: called as ``progress(done, total)`` after each op.
-        backend, batch, threads, warmup, repeats, min_block_s, clock: as in
+        backend, batch, threads, warmup, repeats, min_block_s, clock, timing: as in
             :func:`hwnas.hardware.measured.measure_latency`.
 
     Returns:
@@ -253,6 +254,7 @@ def build_lut(
         min_block_s=min_block_s,
         clock=clock,
         threads=threads,
+        timing=timing,
     )
     configs = op_configs(space, archs)
     ops: dict[str, float] = {}
@@ -270,6 +272,7 @@ def build_lut(
             repeats=repeats,
             min_block_s=min_block_s,
             clock=clock,
+            timing=timing,
         )
         if not math.isfinite(m.median_ms):
             raise DataError(f"measuring op {key!r} gave {m.median_ms} ms")

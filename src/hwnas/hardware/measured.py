@@ -41,6 +41,7 @@ import numpy as np
 from hwnas.errors import ConfigError, require_torch
 from hwnas.hardware.backends import export_onnx, onnx_session, pinned_threads
 from hwnas.hardware.fingerprint import check_backend, check_threads
+from hwnas.hardware.reference import MINI_BLOCK_S, measure_interleaved
 from hwnas.registry import closest
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ DEFAULT_WARMUP = 5
 DEFAULT_REPEATS = 15
 DEFAULT_MIN_BLOCK_S = 0.02
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.thread_time}
+TIMINGS = ("blocks", "interleaved")
 BUSY_CPU_SHARE = 0.8  # below this, a one-thread wall-clock measurement waited for other processes
 _busy_warned = False
 log = logging.getLogger(__name__)
@@ -82,6 +84,9 @@ class Measurement:
     min_ms: float = math.nan
     clock: str = "wall"
     cpu_share: float = math.nan
+    timing: str = "blocks"
+    raw_median_ms: float = math.nan  # interleaved timing: the network's own median, not rescaled
+    reference_ms: float = math.nan  # interleaved timing: the stored reference latency used
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,8 +100,13 @@ def check_measure_options(
     min_block_s: float,
     clock: str = "wall",
     threads: int = 1,
+    timing: str = "blocks",
 ) -> None:
     """Raise :class:`ConfigError` naming the first invalid timing option."""
+    if timing not in TIMINGS:
+        raise ConfigError(f"unknown timing {timing!r}; {closest(str(timing), list(TIMINGS))}")
+    if timing == "interleaved" and clock != "wall":
+        raise ConfigError("timing 'interleaved' uses the wall clock; drop clock 'cpu'")
     if clock not in CLOCKS:
         raise ConfigError(f"unknown clock {clock!r}; {closest(str(clock), list(CLOCKS))}")
     if clock == "cpu" and threads != 1:
@@ -196,21 +206,22 @@ def measure_latency(
     module: Any,
     input_shape: Sequence[int],
     *,
-    backend: str = "torch",
+    backend: str = "onnxruntime",
     batch: int = 1,
     threads: int = 1,
     warmup: int = DEFAULT_WARMUP,
     repeats: int = DEFAULT_REPEATS,
     min_block_s: float = DEFAULT_MIN_BLOCK_S,
     clock: str = "wall",
+    timing: str = "blocks",
 ) -> Measurement:
     """Inference latency of a ``torch.nn.Module`` on this CPU.
 
     Args:
         module: the network; it is switched to eval mode.
         input_shape: one sample's shape without the batch dimension, e.g. ``(3, 32, 32)``.
-        backend: ``"torch"`` (eager, ``torch.inference_mode``) or ``"onnxruntime"`` (exported
-            in memory, opset 17, all graph optimisations).
+        backend: ``"onnxruntime"`` (the default, what deploys: exported in memory, opset 17,
+            all graph optimisations) or ``"torch"`` (eager, ``torch.inference_mode``).
         batch: batch size of the timed forward pass.
         threads: intra-op threads (pinned for the measurement, then restored).
         warmup: untimed runs before the calibration of the block length.
@@ -218,6 +229,10 @@ def measure_latency(
         min_block_s: the shortest block; each sample averages as many runs as fill it.
         clock: ``"wall"`` (elapsed time) or ``"cpu"`` (CPU time of the calling thread; needs
             ``threads=1``; immune to time spent waiting for other processes).
+        timing: ``"blocks"`` (``repeats`` blocks of at least ``min_block_s``) or
+            ``"interleaved"`` (short blocks alternating with a fixed reference network; the
+            median ratio times this machine's stored reference latency: repeatable across
+            processes on a machine whose speed drifts, see :mod:`hwnas.hardware.reference`).
 
     Returns:
         A :class:`Measurement` in milliseconds per forward pass of the whole batch.
@@ -242,23 +257,24 @@ def measure_latency(
         min_block_s=min_block_s,
         clock=clock,
         threads=threads,
+        timing=timing,
     )
     require_torch("measuring latency")
     import torch
 
     module.eval()
     with pinned_threads(threads):
-        run: Callable[[], object]
-        if backend == "torch":
-            gen = torch.Generator().manual_seed(0)  # leave the global RNG alone
-            x = torch.randn(batch, *input_shape, generator=gen)
-            run = partial(module, x)
-        else:
-            session = onnx_session(export_onnx(module, input_shape, batch=batch), threads=threads)
-            x_np = np.random.default_rng(0).standard_normal((batch, *input_shape), dtype=np.float32)
-            # An op whose output ignores the input values (zeros_like) exports without an input.
-            run = partial(session.run, None, {i.name: x_np for i in session.get_inputs()})
+        run = _runner(module, input_shape, backend=backend, batch=batch, threads=threads)
         with torch.inference_mode():
+            if timing == "interleaved":
+                return measure_interleaved(
+                    run,
+                    backend=backend,
+                    batch=batch,
+                    threads=threads,
+                    warmup=warmup,
+                    pairs=max(repeats, math.ceil(repeats * min_block_s / MINI_BLOCK_S)),
+                )
             samples, number, share = block_samples(
                 run, warmup=warmup, repeats=repeats, min_block_s=min_block_s, clock=clock
             )
@@ -272,6 +288,22 @@ def measure_latency(
         clock=clock,
         cpu_share=share,
     )
+
+
+def _runner(
+    module: Any, input_shape: Sequence[int], *, backend: str, batch: int, threads: int
+) -> Callable[[], object]:
+    """One forward pass of ``module`` on a fixed random batch, eager or in ONNX Runtime."""
+    import torch
+
+    if backend == "torch":
+        gen = torch.Generator().manual_seed(0)  # leave the global RNG alone
+        x = torch.randn(batch, *input_shape, generator=gen)
+        return partial(module, x)
+    session = onnx_session(export_onnx(module, input_shape, batch=batch), threads=threads)
+    x_np = np.random.default_rng(0).standard_normal((batch, *input_shape), dtype=np.float32)
+    # An op whose output ignores the input values (zeros_like) exports without an input.
+    return partial(session.run, None, {i.name: x_np for i in session.get_inputs()})
 
 
 def _warn_if_busy(share: float, *, clock: str, threads: int) -> None:
@@ -289,13 +321,14 @@ def measure_arch(
     space: SearchSpace,
     arch: Arch,
     *,
-    backend: str = "torch",
+    backend: str = "onnxruntime",
     batch: int = 1,
     threads: int = 1,
     warmup: int = DEFAULT_WARMUP,
     repeats: int = DEFAULT_REPEATS,
     min_block_s: float = DEFAULT_MIN_BLOCK_S,
     clock: str = "wall",
+    timing: str = "blocks",
 ) -> Measurement:
     """Build ``space.build_network(arch)`` and measure it on ``space.input_shape`` inputs.
 
@@ -316,4 +349,5 @@ def measure_arch(
         repeats=repeats,
         min_block_s=min_block_s,
         clock=clock,
+        timing=timing,
     )

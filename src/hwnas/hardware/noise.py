@@ -124,13 +124,14 @@ def noise_floor(
     space: SearchSpace,
     archs: Sequence[Arch],
     *,
-    backend: str = "torch",
+    backend: str = "onnxruntime",
     batch: int = 1,
     threads: int = 1,
     warmup: int = DEFAULT_WARMUP,
     repeats: int = DEFAULT_REPEATS,
     min_block_s: float = DEFAULT_MIN_BLOCK_S,
     clock: str = "wall",
+    timing: str = "blocks",
     separate_processes: bool = True,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
@@ -146,7 +147,7 @@ def noise_floor(
         archs: at least one architecture.
         progress: called as ``progress(done, total)`` after each of the ``2 * len(archs)``
             measurements.
-        backend, batch, threads, warmup, repeats, min_block_s, clock: as in
+        backend, batch, threads, warmup, repeats, min_block_s, clock, timing: as in
             :func:`measure_latency`.
 
     Returns:
@@ -167,6 +168,7 @@ def noise_floor(
         "repeats": repeats,
         "min_block_s": min_block_s,
         "clock": clock,
+        "timing": timing,
     }
     n = len(archs)
     start = time.perf_counter()
