@@ -5,13 +5,16 @@ into one line that names the file and the fix."""
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from hwnas.errors import DataError, HwnasError, StoreError, StoreLockedError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+log = logging.getLogger(__name__)
 
 
 def check_location(path: Path, *, write: bool, what: str, move: str) -> bool:
@@ -215,6 +218,32 @@ class SQLiteFile:
             )
         except sqlite3.Error as exc:
             raise self._translate(exc, "open") from None
+
+    def _open_for_writing(self, setup: Callable[[sqlite3.Connection], None]) -> sqlite3.Connection:
+        """Connect for writing in WAL mode and run ``setup`` (create or migrate the schema) in
+        one immediate transaction: under SQLite's write lock, so that another process creating
+        the same file at the same moment waits, and what was inspected before is checked again."""
+        db = self._connect_writer()
+        try:
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.warning("%s: journal mode %s (WAL not available here)", self.path, mode)
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                setup(db)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            db.close()
+            raise self._translate(exc, "open") from None
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def _foreign(self, reason: str) -> DataError:
         return DataError(f"{self.path} is not {self.what} ({reason}); {self.refuse_fix}")

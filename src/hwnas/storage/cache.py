@@ -73,26 +73,7 @@ class EvaluationCache(SQLiteFile):
         make_parents(self.path, move=_ELSEWHERE)
         # WAL keeps -wal and -shm files next to the cache: its folder must be writable.
         check_folder_writable(self.path, move=_ELSEWHERE)
-        db = self._connect_writer()
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            # Under the write lock: another process may be creating the same file right now.
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                self._setup(db)
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            db.close()
-            raise self._translate(exc, "open") from None
-        except BaseException:
-            db.close()
-            raise
-        self._db = db
+        self._db = self._open_for_writing(self._setup)
 
     def get(self, evaluator: str, arch: str) -> dict[str, float] | None:
         """The metrics stored for ``arch`` under ``evaluator``'s key, or None."""

@@ -276,45 +276,23 @@ class SQLiteStore(SQLiteFile, Store):
 
     def _open_writer(self) -> sqlite3.Connection:
         """Connect for writing (lock held): create the schema, or migrate an older one."""
-        db = self._connect_writer()
-        try:
-            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                log.warning("%s: journal mode %s (WAL not available here)", self.path, mode)
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                # Again, under the write lock: what was looked at before may have changed.
-                version = self._classify(db)
-                if version is None:
-                    db.execute(_META_DDL)
-                    db.execute(_TRIALS_DDL)
-                    db.execute(
-                        "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                    )
-                elif version < SCHEMA_VERSION:
-                    for v in range(version, SCHEMA_VERSION):
-                        for statement in _MIGRATIONS[v]:
-                            db.execute(statement)
-                    db.execute(
-                        "UPDATE meta SET value = ? WHERE key = 'schema_version'",
-                        (str(SCHEMA_VERSION),),
-                    )
-                    log.info(
-                        "%s: migrated schema version %d -> %d", self.path, version, SCHEMA_VERSION
-                    )
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            db.close()
-            raise self._translate(exc, "open") from None
-        except BaseException:
-            db.close()
-            raise
-        return db
+        return self._open_for_writing(self._create_or_migrate)
+
+    def _create_or_migrate(self, db: sqlite3.Connection) -> None:
+        # Again, under the write lock: what was looked at before may have changed.
+        version = self._classify(db)
+        if version is None:
+            db.execute(_META_DDL)
+            db.execute(_TRIALS_DDL)
+            db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif version < SCHEMA_VERSION:
+            for v in range(version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[v]:
+                    db.execute(statement)
+            db.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+            )
+            log.info("%s: migrated schema version %d -> %d", self.path, version, SCHEMA_VERSION)
 
     # -- helpers ----------------------------------------------------------------------------------
     def _check_open(self, action: str) -> None:
