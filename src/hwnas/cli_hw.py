@@ -205,6 +205,7 @@ def cmd_noise(args: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from hwnas.cli_output import check_file_flag
     from hwnas.hardware.calibrate import stratified_sample
     from hwnas.hardware.fingerprint import local_target
     from hwnas.hardware.noise import noise_floor
@@ -214,6 +215,15 @@ def cmd_noise(args: argparse.Namespace) -> int:
         raise ConfigError(f"--samples must be at least 3, got {args.samples}")
     if args.seed < 0:
         raise ConfigError(f"--seed must be a whole number >= 0, got {args.seed}")
+    if args.out is not None:
+        check_file_flag("--out", args.out)
+        try:  # before minutes of measuring, not after
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"--out {args.out}: cannot make its folder ({exc.strerror or exc}); give a file "
+                "in a folder you can write to"
+            ) from None
     opts = _timing_options(args)
     space = create_space(args.space)
     archs = stratified_sample(space, args.samples, np.random.default_rng(args.seed))
@@ -249,8 +259,13 @@ def cmd_noise(args: argparse.Namespace) -> int:
             highlight=False,
         )
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
         record = {"space": space.name, "target": target, "options": opts, **out}
-        args.out.write_text(json.dumps(record, indent=2) + "\n")
+        try:
+            args.out.write_text(json.dumps(record, indent=2) + "\n")
+        except OSError as exc:
+            raise ConfigError(
+                f"--out {args.out}: cannot write it ({exc.strerror or exc}); the figures are "
+                "printed above; give a file in a folder you can write to"
+            ) from None
         console.print(f"wrote {args.out}", highlight=False)
     return 0

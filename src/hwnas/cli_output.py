@@ -4,6 +4,7 @@ CLI contract (through :func:`hwnas.report.write_outputs`) and the front as a ter
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from hwnas.errors import ConfigError
 from hwnas.problem import Constraint, Objective, objective_matrix
 from hwnas.trial import Trial
 
@@ -131,3 +133,33 @@ def quiet_logger(name: str, level: int) -> Iterator[None]:
         yield
     finally:
         logger.setLevel(before)
+
+
+def check_out_folder(out: Path) -> None:
+    """Raise :class:`ConfigError` when ``out`` cannot hold a study (before anything is built)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a folder")
+    _check_writable("--out", out, "folder", "give a folder you can write to")
+
+
+def check_file_flag(flag: str, path: Path, verb: str = "write to") -> None:
+    """Raise :class:`ConfigError` when the file a flag names cannot be written (checked before
+    anything is built or measured, so a bad flag costs nothing and leaves nothing behind)."""
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path} is a folder; give a file to {verb}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"{flag} {path} is not writable; give a file you can write to")
+    _check_writable(flag, path, "file", "give a file in a folder you can write to")
+
+
+def _check_writable(flag: str, path: Path, what: str, fix: str) -> None:
+    """The nearest existing folder above (or at) ``path`` must be one this process can write in."""
+    probe = path if what == "folder" else path.parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"{flag} {path}: {probe} is a file, so the {what} cannot be made there")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"{flag} {path}: {probe} is not writable (read-only or no permission); {fix}"
+        )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -15,7 +14,15 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from hwnas.cli_output import print_front, quiet_logger, stdout, summary_of, write_files
+from hwnas.cli_output import (
+    check_file_flag,
+    check_out_folder,
+    print_front,
+    quiet_logger,
+    stdout,
+    summary_of,
+    write_files,
+)
 from hwnas.cli_progress import JsonLog, SearchProgress
 from hwnas.errors import ConfigError, HwnasError
 
@@ -45,7 +52,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     out: Path = args.out
     check_out_folder(out)
     if args.log_json is not None:
-        check_log_file(args.log_json)
+        check_file_flag("--log-json", args.log_json, "append to")
     # Everything is built and checked before a file is written: a config error leaves nothing.
     # A table's excluded rows are logged as it loads and printed below as warnings: once.
     with quiet_logger("hwnas.evaluation.table", logging.ERROR):
@@ -138,36 +145,6 @@ def cmd_search(args: argparse.Namespace) -> int:
             )
             return 130
         return 0
-
-
-def check_out_folder(out: Path) -> None:
-    """Raise :class:`ConfigError` when ``out`` cannot hold a study (before anything is built)."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; give a folder")
-    _check_writable("--out", out, "folder", "give a folder you can write to")
-
-
-def check_log_file(path: Path) -> None:
-    """Raise :class:`ConfigError` when ``--log-json`` cannot be appended to (checked before the
-    study is opened, so a bad flag leaves no new study behind)."""
-    if path.is_dir():
-        raise ConfigError(f"--log-json {path} is a folder; give a file to append to")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise ConfigError(f"--log-json {path} is not writable; give a file you can write to")
-    _check_writable("--log-json", path, "file", "give a file in a folder you can write to")
-
-
-def _check_writable(flag: str, path: Path, what: str, fix: str) -> None:
-    """The nearest existing folder above (or at) ``path`` must be one this process can write in."""
-    probe = path if what == "folder" else path.parent
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise ConfigError(f"{flag} {path}: {probe} is a file, so the {what} cannot be made there")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(
-            f"{flag} {path}: {probe} is not writable (read-only or no permission); {fix}"
-        )
 
 
 @contextmanager

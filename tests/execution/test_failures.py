@@ -103,6 +103,8 @@ def test_failures_apart_from_a_run_do_not_stop_the_study(first_archs):
 def test_policy_checks_its_values():
     with pytest.raises(ValueError, match=r"timeout_s must be a positive number of seconds, got -1"):
         RunPolicy(timeout_s=-1)
+    with pytest.raises(ValueError, match=r"timeout_s must be a positive number of seconds, got x"):
+        RunPolicy(timeout_s="x")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"retries must be a whole number >= 0, got 1.5"):
         RunPolicy(retries=1.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"max_failures_in_row must be a whole number >= 1"):

@@ -113,3 +113,20 @@ def test_bad_arguments_give_one_line(capsys) -> None:  # type: ignore[no-untyped
     assert main(["hw", "predict", "--model", "/nonexistent", "--arch", "x"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("error:") for line in err)
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--timing", "foo"], "unknown timing 'foo'; choose from blocks, interleaved"),
+        (["--backend", "x"], "unknown latency backend 'x'; choose from onnxruntime, torch"),
+        (["--batch", "0"], "batch must be an integer >= 1, got 0"),
+        (["--threads", "abc"], "--threads must be a whole number or 'all', got 'abc'"),
+        (["--out", "/"], "--out / is a folder; give a file to write to"),
+        (["--out", "/proc/none/noise.json"], "--out /proc/none/noise.json: cannot make its folder"),
+    ],
+)
+def test_noise_command_refuses_bad_options_before_measuring(flags, words, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["hw", "noise", "--space", "nb201", "--samples", "3", *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and words in err[0]

@@ -72,7 +72,10 @@ class RunPolicy:
 
     def __post_init__(self) -> None:
         if self.timeout_s is not None and not (
-            math.isfinite(self.timeout_s) and self.timeout_s > 0
+            _is_number(self.timeout_s)
+            and not isinstance(self.timeout_s, bool)
+            and math.isfinite(self.timeout_s)
+            and self.timeout_s > 0
         ):
             raise ConfigError(
                 f"timeout_s must be a positive number of seconds, got {self.timeout_s}"

@@ -17,13 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hwnas import errors
 from hwnas.errors import ConfigError
+from hwnas.hardware.fingerprint import check_backend, check_threads
 from hwnas.hardware.measured import (
     DEFAULT_MIN_BLOCK_S,
     DEFAULT_REPEATS,
     DEFAULT_WARMUP,
     Measurement,
     Progress,
+    check_measure_options,
     measure_arch,
 )
 
@@ -93,7 +96,11 @@ def measure_pass(
                     f"{len(out)} of {len(strings)} networks"
                 ) from None
             if message[0] == "error":
-                raise RuntimeError(f"the measuring process failed: {message[1]}")
+                kind, text = message[1], message[2]
+                error = getattr(errors, kind, None)
+                if isinstance(error, type) and issubclass(error, errors.HwnasError):
+                    raise error(text)  # bad input stays one clear line
+                raise RuntimeError(f"the measuring process failed: {kind}: {text}")
             out.append(Measurement(**message[1]))
             if progress is not None:
                 progress(len(out))
@@ -115,7 +122,7 @@ def _pass_in_child(
         for s in strings:
             conn.send(("ok", measure_arch(space, space.from_string(s), **opts).as_dict()))
     except Exception as exc:
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        conn.send(("error", type(exc).__name__, str(exc)))
     finally:
         conn.close()
 
@@ -160,6 +167,18 @@ def noise_floor(
     """
     if not archs:
         raise ConfigError("noise_floor needs at least one architecture")
+    # Checked here, before a pass starts in a process of its own.
+    check_backend(backend)
+    check_threads(threads)
+    check_measure_options(
+        batch=batch,
+        warmup=warmup,
+        repeats=repeats,
+        min_block_s=min_block_s,
+        clock=clock,
+        threads=threads,
+        timing=timing,
+    )
     opts: dict[str, Any] = {
         "backend": backend,
         "batch": batch,
