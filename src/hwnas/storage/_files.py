@@ -5,16 +5,21 @@ into one line that names the file and the fix."""
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
 
 from hwnas.errors import DataError, HwnasError, StoreError, StoreLockedError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 log = logging.getLogger(__name__)
+_F = TypeVar("_F", bound="SQLiteFile")
 
 
 def check_location(path: Path, *, write: bool, what: str, move: str) -> bool:
@@ -172,6 +177,31 @@ def translate(
     return StoreError(f"cannot {action} {path}: {exc}")
 
 
+@contextmanager
+def immediate_transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` (SQLite's write lock at once) ... ``COMMIT``, or ``ROLLBACK`` on any
+    error: all of the block's writes or none."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def schema_version(text: object) -> int | None:
+    """A stored schema version (JSON text of a whole number >= 1), else None."""
+    try:
+        version = json.loads(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        return None
+    return version
+
+
 class SQLiteFile:
     """What the study store and the evaluation cache share as SQLite files of their own: looking
     inside a file before anything is written to it, opening it for writing, and one line for
@@ -183,6 +213,20 @@ class SQLiteFile:
     refuse_fix: str = ""  # the fix for a file that is not ours
     move_fix: str = ""  # the fix for a place where no file can live
     damaged_fix: str = ""  # the fix for a damaged file
+
+    def __enter__(self: _F) -> _F:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the file (subclasses close their connection)."""
 
     def _classify(self, db: sqlite3.Connection) -> int | None:
         """The schema version of a file that is ours (None: empty); raise :meth:`_foreign`
@@ -229,14 +273,8 @@ class SQLiteFile:
             if str(mode).lower() != "wal":
                 log.warning("%s: journal mode %s (WAL not available here)", self.path, mode)
             db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate_transaction(db):
                 setup(db)
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
         except sqlite3.Error as exc:
             db.close()
             raise self._translate(exc, "open") from None

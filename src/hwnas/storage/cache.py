@@ -9,12 +9,10 @@ remembered.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import sqlite3
 from pathlib import Path
-from types import TracebackType
 
 from hwnas.errors import DataError
 from hwnas.storage._files import (
@@ -22,6 +20,7 @@ from hwnas.storage._files import (
     check_folder_writable,
     check_location,
     make_parents,
+    schema_version,
     tables,
 )
 from hwnas.storage.sqlite import _dump_metrics, _load_metrics
@@ -127,17 +126,6 @@ class EvaluationCache(SQLiteFile):
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> EvaluationCache:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     # -- helpers ----------------------------------------------------------------------------------
     def _classify(self, db: sqlite3.Connection) -> int | None:
         """The cache schema version (0: before versions; None: empty), refusing others' files."""
@@ -153,11 +141,8 @@ class EvaluationCache(SQLiteFile):
                 return 0  # written by an hwnas from before cache versions
             raise self._foreign("it holds other tables besides the cache")
         row = db.execute("SELECT value FROM meta WHERE key = ?", (_VERSION_KEY,)).fetchone()
-        try:
-            version = None if row is None else json.loads(row[0])
-        except (TypeError, ValueError):
-            version = None
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        version = None if row is None else schema_version(row[0])
+        if version is None:
             raise self._foreign(f"its meta table has no valid {_VERSION_KEY}")
         if version > CACHE_SCHEMA_VERSION:
             raise DataError(

@@ -31,7 +31,9 @@ from hwnas.storage._files import (
     SQLiteFile,
     check_location,
     connect_readonly,
+    immediate_transaction,
     make_parents,
+    schema_version,
     tables,
     writable_error,
 )
@@ -218,14 +220,8 @@ class SQLiteStore(SQLiteFile, Store):
         db = self._writer(action)
         rows = [(k, json.dumps(v)) for k, v in values.items()]
         try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate_transaction(db):
                 db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows)
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
         except sqlite3.Error as exc:
             raise self._translate(exc, action) from None
 
@@ -255,11 +251,8 @@ class SQLiteStore(SQLiteFile, Store):
         row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if row is None:
             raise self._foreign("its meta table has no schema_version")
-        try:
-            version = json.loads(row[0])
-        except (TypeError, ValueError):
-            version = None
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        version = schema_version(row[0])
+        if version is None:
             raise self._foreign(f"its schema_version {row[0]!r} is not a version number")
         if version > SCHEMA_VERSION:
             raise DataError(
