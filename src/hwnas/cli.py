@@ -29,7 +29,7 @@ from hwnas.cli_output import (
     write_files,
 )
 from hwnas.cli_search import cmd_search
-from hwnas.errors import ConfigError, HwnasError
+from hwnas.errors import ConfigError, HwnasError, one_line
 
 EXIT_BAD_INPUT = 2
 
@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except HwnasError as exc:
         # One line, and the message is text, not rich markup: user input may hold "[...]".
-        line = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+        line = one_line(exc)
         err.print(
             f"[bold red]error:[/] {escape(line)}", highlight=False, markup=True, soft_wrap=True
         )

@@ -7,6 +7,11 @@ and the fix, and the CLI prints it as one line with exit code 2.
 from __future__ import annotations
 
 
+def one_line(text: object) -> str:
+    """``text`` on one line: its non-blank lines, stripped, joined by spaces."""
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
 class HwnasError(Exception):
     """Base class for errors caused by input (config, data, arguments)."""
 

@@ -116,8 +116,6 @@ class Study:
         for ev in self.evaluators:
             if not ev.expensive:
                 self._cheap_names += [m for m in ev.metrics() if m not in self._cheap_names]
-        # With no expensive evaluator at all, every new evaluation counts against the budget.
-        self._count_all = not any(ev.expensive for ev in self.evaluators)
         self.definition = study_definition(self.problem, self.evaluators, self.strategy, self.seed)
         self.data = data_provenance(self.evaluators)
         self._resume()

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hwnas.errors import ConfigError, HwnasError
+from hwnas.errors import ConfigError, HwnasError, one_line
 from hwnas.spaces.base import Arch
 
 #: Why an evaluation did not give metrics. ``missing``: an evaluator has no value for the
@@ -192,5 +192,5 @@ def _is_number(value: object) -> bool:
 
 def first_line(text: str, limit: int = 300) -> str:
     """One line of at most ``limit`` characters (error texts are stored and shown in tables)."""
-    line = " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+    line = one_line(text)
     return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -51,7 +51,6 @@ class RunStats:
     failed: int = 0
     retried: int = 0
     cache_hits: int = 0
-    in_flight: int = 0
     stopped_early: str | None = None
 
     @property
@@ -66,11 +65,10 @@ def run(
     budget: int,
     policy: RunPolicy | None = None,
     callbacks: Iterable[Callback] = (),
-    stats: RunStats | None = None,
 ) -> RunStats:
     """Evaluate architectures the study asks for on ``backend`` until ``budget`` charged
     evaluations (or the space or the strategy runs out). Closes ``backend`` when done."""
-    driver = _Driver(study, backend, policy or RunPolicy(), list(callbacks), stats)
+    driver = _Driver(study, backend, policy or RunPolicy(), list(callbacks))
     try:
         driver.loop(budget)
     finally:
@@ -85,13 +83,12 @@ class _Driver:
         backend: Backend,
         policy: RunPolicy,
         callbacks: list[Callback],
-        stats: RunStats | None,
     ) -> None:
         self.study = study
         self.backend = backend
         self.policy = policy
         self.callbacks = callbacks
-        self.stats = stats if stats is not None else RunStats(executor=backend.describe())
+        self.stats = RunStats(executor=backend.describe())
         self.evaluators = study.evaluators
         self.count_all = not any(ev.expensive for ev in self.evaluators)
         cheap = set(study.space.cheap_metric_names())
@@ -110,7 +107,6 @@ class _Driver:
         self.exhausted = False
         while True:
             self._step()
-            self.stats.in_flight = len(self.running) + len(self.ready)
             if not self.running and not self.ready:
                 return
             for done in self.backend.wait():
@@ -220,12 +216,14 @@ class _Driver:
         computed = {i: m for i, m in result.metrics.items() if i not in job.cached}
         for i, m in computed.items():
             self._cache_put(i, job.arch_str, m)
+        # The evaluators that ran (or were served from the cache) decide the charge; a row
+        # missing from a table was not evaluated. With no expensive evaluator at all, every
+        # evaluation counts against the budget.
         spent = set(job.cached) | set(computed)
         if result.kind in ("timeout", "lost"):
             spent |= set(job.todo)
-        elif result.kind is not None and result.kind != "missing":
-            spent.add(result.failed_evaluator if result.failed_evaluator is not None else -1)
-        spent.discard(-1)
+        elif result.kind != "missing" and result.failed_evaluator is not None:
+            spent.add(result.failed_evaluator)
         charged = bool(spent) and (
             self.count_all or any(self.evaluators[i].expensive for i in spent)
         )
