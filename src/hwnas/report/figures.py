@@ -23,7 +23,7 @@ from plotly.subplots import make_subplots
 
 from hwnas.problem import Constraint, Objective
 from hwnas.report.curves import OBSERVED_REF, Curves
-from hwnas.report.plots import axis_label
+from hwnas.report.panels import axis_label
 from hwnas.report.ranges import AxisRange
 from hwnas.report.sections import hover_texts
 from hwnas.report.tables import iqr_column
