@@ -35,6 +35,9 @@ START_TIMEOUT_S = 120.0  # a fresh interpreter importing PyTorch takes seconds, 
 def _worker_main(conn: Connection, payload: bytes) -> None:  # pragma: no cover - child process
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
+        # The payload is never read from a file: it is the parent's own evaluators, pickled in
+        # memory by the study process that spawned this worker and passed over a pipe only the
+        # two of them hold (the same trust as multiprocessing's own argument passing).
         evaluators = pickle.loads(payload)
     except BaseException as exc:
         with contextlib.suppress(OSError):
