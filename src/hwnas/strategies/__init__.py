@@ -33,9 +33,10 @@ STRATEGIES.register("linas")(PredictorGuided)
 STRATEGIES.register("moea_bus")(MOEABUS)
 STRATEGIES.register("thompson")(ThompsonPareto)
 
-# Chosen by the NB201 benchmarks (docs/BENCHMARKS.md): MOEA-BUS with its pairwise-SVM surrogate
-# has the lowest median regret of every hwnas strategy and peer on the five hardware tasks and
-# reaches the CIFAR-100 optimum in the fewest evaluations. The smaller population and wider
+# Chosen on the NB201 benchmarks (docs/BENCHMARKS.md section 1): MOEA-BUS with its pairwise-SVM
+# surrogate has the lowest median regret of every strategy and peer on 2 of the 5 hardware tasks
+# at 100 evaluations and 2 of 5 at 300 (thompson leads on most of the others), and reaches the
+# CIFAR-100 optimum in the fewest evaluations. The smaller population and wider
 # screening were chosen on four NB201 device columns the benchmark does not use (pixel2, titanx_1,
 # silver_4114, 1080ti_256): median regret at 100 evaluations fell on all four. Its surrogate needs
 # scikit-learn (the ``ml`` extra); without it, NSGA-II / regularized evolution.
