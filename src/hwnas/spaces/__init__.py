@@ -7,11 +7,13 @@ from typing import Any
 from hwnas.registry import Registry
 from hwnas.spaces.base import Arch, CategoricalSpace, SearchSpace
 from hwnas.spaces.fbnet import FBNetSpace
+from hwnas.spaces.mbv3 import MBV3Space
 from hwnas.spaces.nb201 import NB201Space
 
 SPACES: Registry[SearchSpace] = Registry("space")
 SPACES.register("nb201")(NB201Space)
 SPACES.register("fbnet")(FBNetSpace)
+SPACES.register("mbv3")(MBV3Space)
 
 
 def create_space(name: str, **options: Any) -> SearchSpace:
@@ -28,6 +30,7 @@ __all__ = [
     "Arch",
     "CategoricalSpace",
     "FBNetSpace",
+    "MBV3Space",
     "NB201Space",
     "SearchSpace",
     "create_space",
