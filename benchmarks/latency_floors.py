@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=30)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
-    p.add_argument("--timings", nargs="+", default=["blocks"], choices=["blocks", "interleaved"])
+    p.add_argument(
+        "--timings", nargs="+", default=["blocks"], choices=["blocks", "interleaved", "round-robin"]
+    )
     p.add_argument("--modes", nargs="+", default=["separate", "one"], choices=["separate", "one"])
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/latency_floors.md"))
     raw = sys.argv[1:] if argv is None else argv

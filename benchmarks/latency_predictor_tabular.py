@@ -30,7 +30,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import pandas as pd  # noqa: E402
 
-from hwnas.hardware.predictor import KINDS  # noqa: E402
+from hwnas.hardware.predictor import ARCH_KINDS  # noqa: E402
 from hwnas.hardware.tabular import table_devices, validate_on_table  # noqa: E402
 
 MAIN_DEVICES = ("raspi4", "pixel3", "eyeriss", "fpga", "gold_6226")
@@ -69,7 +69,11 @@ def _fmt(v: float, figure: str) -> str:
 
 
 def median_table(
-    df: pd.DataFrame, space: str, devices: list[str], with_all: bool, kinds: tuple[str, ...] = KINDS
+    df: pd.DataFrame,
+    space: str,
+    devices: list[str],
+    with_all: bool,
+    kinds: tuple[str, ...] = ARCH_KINDS,
 ) -> str:
     head = "| device | model | ±10 % | ±5 % | RMSPE % | Spearman |"
     sep = "|---|---|---:|---:|---:|---:|"
@@ -109,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     nb201_all = table_devices("nb201", data_dir=args.data_dir)
     nb201_other = [d for d in nb201_all if d not in MAIN_DEVICES]
     jobs = [
-        (space, device, seed, args.n_train, args.data_dir, KINDS)
+        (space, device, seed, args.n_train, args.data_dir, ARCH_KINDS)
         for space, devices in (("nb201", [*MAIN_DEVICES, *nb201_other]), ("fbnet", MAIN_DEVICES))
         for device in devices
         for seed in range(args.seeds)

@@ -4,8 +4,11 @@
     hwnas hw calibrate --space nb201 --backend torch --samples N --out DIR
     hwnas hw noise     --space nb201 --samples N [--backend onnxruntime] [--in-process]
     hwnas hw predict   --model DIR --arch STR
+    hwnas hw tinynas   --space mbv3 --sram-kb S --flash-kb F [--widths ...] [--out FILE.csv]
 
-``measure`` and ``predict`` print one number in milliseconds, for scripts.
+``measure`` and ``predict`` print one number in milliseconds, for scripts. ``tinynas`` is
+TinyNAS's first stage: the (width, resolution) sub-space whose networks that fit the MCU's SRAM
+and flash have the most FLOPs.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hwnas.cli_tinynas import add_tinynas_command
 from hwnas.errors import ConfigError
 
 
@@ -25,7 +29,7 @@ def add_hw_commands(sub: Any) -> None:
     hw = sub.add_parser("hw", help="hardware cost models: measure, calibrate, predict latency")
     hsub = hw.add_subparsers(dest="hw_command", required=True)
 
-    def timing(p: argparse.ArgumentParser) -> None:
+    def timing(p: argparse.ArgumentParser, default: str = "blocks") -> None:
         p.add_argument(
             "--backend",
             default="onnxruntime",
@@ -34,10 +38,16 @@ def add_hw_commands(sub: Any) -> None:
         p.add_argument("--batch", type=int, default=1)
         p.add_argument("--threads", default="1", help="intra-op threads, or 'all'")
         p.add_argument("--clock", default="wall", help="wall (default) or cpu (thread CPU time)")
+        sets = default == "round-robin"
         p.add_argument(
             "--timing",
-            default="blocks",
-            help="blocks (default) or interleaved (alternating with a reference network)",
+            default=default,
+            help=(
+                "round-robin (default: every network timed in each round, round speed removed), "
+                "interleaved or blocks"
+                if sets
+                else "blocks (default) or interleaved (alternating with a reference network)"
+            ),
         )
         p.add_argument("--repeats", type=int, default=None, help="timed blocks per network")
 
@@ -59,7 +69,13 @@ def add_hw_commands(sub: Any) -> None:
         help="name in latency_ms@<device> (default: local, with the backend, batch and threads "
         "when they are not onnxruntime, 1 and 1)",
     )
-    timing(c)
+    c.add_argument(
+        "--predictor",
+        default=None,
+        help="learned model: kernels (default with onnxruntime: ONNX Runtime's executed kernels), "
+        "gbdt (default with torch) or ridge",
+    )
+    timing(c, "round-robin")
     c.set_defaults(func=cmd_calibrate)
 
     n = hsub.add_parser(
@@ -75,13 +91,15 @@ def add_hw_commands(sub: Any) -> None:
         help="both passes in this process (the in-process floor)",
     )
     n.add_argument("--out", type=Path, default=None, help="write the figures to this JSON file")
-    timing(n)
+    timing(n, "round-robin")
     n.set_defaults(func=cmd_noise)
 
     p = hsub.add_parser("predict", help="predict one architecture's latency (ms) with a model")
     p.add_argument("--model", type=Path, required=True, help="folder written by calibrate")
     p.add_argument("--arch", required=True, help="canonical architecture string")
     p.set_defaults(func=cmd_predict)
+
+    add_tinynas_command(hsub)
 
 
 def _timing_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -167,6 +185,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             seed=args.seed,
             device=args.device,
             test_fraction=args.test_fraction,
+            predictor_kind=args.predictor,
             progress=progress,
             **_timing_options(args),
         )

@@ -18,8 +18,9 @@ torch = pytest.importorskip("torch")
 @pytest.fixture()
 def quick_timing(monkeypatch):  # type: ignore[no-untyped-def]
     import hwnas.hardware.measured as measured
+    import hwnas.hardware.roundrobin as roundrobin
 
-    def three_runs(fn, *, warmup, repeats, min_block_s, clock):  # type: ignore[no-untyped-def]
+    def three_runs(fn, *, warmup, repeats, min_block_s, clock="wall"):  # type: ignore[no-untyped-def]
         times = []
         for _ in range(3):
             t0 = time.perf_counter()
@@ -28,6 +29,8 @@ def quick_timing(monkeypatch):  # type: ignore[no-untyped-def]
         return np.array(times), 1, 1.0
 
     monkeypatch.setattr(measured, "block_samples", three_runs)
+    monkeypatch.setattr(roundrobin, "DEFAULT_ROUNDS", 3)
+    monkeypatch.setattr(roundrobin, "ROUND_MINI_BLOCK_S", 0.0005)
     torch.set_num_threads(1)
 
 
@@ -61,7 +64,13 @@ def test_calibrate_command_writes_a_usable_model(tmp_path, quick_timing, capsys)
     assert code == 0
     report = json.loads((out / "calibration.json").read_text())
     assert report["n_train"] + report["n_test"] == 20
-    assert set(report["held_out"]) == {"predictor", "lut", "flops", "second_measurement"}
+    models = {"predictor", "lut", "flops"}
+    assert set(report["held_out"]) == {
+        *models,
+        "second_measurement",
+        *(f"{m}_vs_fresh" for m in models),
+    }
+    assert report["predictor"] == "kernels" and report["options"]["timing"] == "round-robin"
     for figures in report["held_out"].values():
         assert 0.0 <= figures["share_within_10pct"] <= 1.0 and figures["n"] == report["n_test"]
     assert (
@@ -118,7 +127,7 @@ def test_bad_arguments_give_one_line(capsys) -> None:  # type: ignore[no-untyped
 @pytest.mark.parametrize(
     ("flags", "words"),
     [
-        (["--timing", "foo"], "unknown timing 'foo'; choose from blocks, interleaved"),
+        (["--timing", "foo"], "unknown timing 'foo'; choose from blocks, interleaved, round-robin"),
         (["--backend", "x"], "unknown latency backend 'x'; choose from onnxruntime, torch"),
         (["--batch", "0"], "batch must be an integer >= 1, got 0"),
         (["--threads", "abc"], "--threads must be a whole number or 'all', got 'abc'"),

@@ -13,7 +13,7 @@ import pytest
 
 from hwnas.errors import ConfigError, DataError
 from hwnas.hardware.accuracy import evaluate_predictions
-from hwnas.hardware.predictor import KINDS, LatencyPredictor
+from hwnas.hardware.predictor import ARCH_KINDS, LatencyPredictor
 from hwnas.spaces import create_space
 
 
@@ -31,7 +31,7 @@ def split(synthetic_frame: pd.DataFrame) -> tuple[list[str], np.ndarray, list[st
 def fitted(split) -> dict[str, LatencyPredictor]:  # type: ignore[no-untyped-def]
     space = create_space("nb201")
     archs, y, _, _ = split
-    return {k: LatencyPredictor(k, device="raspi4").fit(space, archs, y) for k in KINDS}
+    return {k: LatencyPredictor(k, device="raspi4").fit(space, archs, y) for k in ARCH_KINDS}
 
 
 def test_learned_predictors_rank_held_out_latencies(fitted, split) -> None:  # type: ignore[no-untyped-def]
@@ -53,7 +53,7 @@ def test_dicts_and_strings_predict_the_same(fitted, split) -> None:  # type: ign
     assert p.predict([]).shape == (0,)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", ARCH_KINDS)
 def test_save_load_round_trip_is_exact_and_readable(kind, fitted, split, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     p = fitted[kind]
     folder = p.save(tmp_path / "pred")

@@ -1,9 +1,12 @@
 """The memory evaluator: peak SRAM and flash of an architecture, computed from its network.
 
 The numbers come from :mod:`hwnas.hardware.memory` (MCUNet-style sequential schedule, input
-included, BN folded, int8 by default). They are computed from the architecture alone, so the
-evaluator is cheap (``expensive = False``: it never counts against the budget) and results are
-not cached across studies (recomputing costs a fraction of a second).
+included, BN folded, int8 by default). On the ``mbv3`` space they come from the closed form of
+:mod:`hwnas.hardware.mcu` instead, at the architecture's own resolution and without PyTorch; with
+the residual kept until the add and biases at ``weight_bits`` it gives the traced model's figures
+exactly, in microseconds. They are computed from the architecture alone, so the evaluator is
+cheap (``expensive = False``: it never counts against the budget) and results are not cached
+across studies (recomputing costs a fraction of a second).
 """
 
 from __future__ import annotations
@@ -12,19 +15,21 @@ from typing import TYPE_CHECKING
 
 from hwnas.errors import ConfigError, require_torch
 from hwnas.evaluation.base import Evaluator, EvaluatorContext
+from hwnas.spaces.mbv3 import MBV3Space
 
 if TYPE_CHECKING:
     from hwnas.spaces.base import Arch
 
 
 class MemoryModel(Evaluator):
-    """``peak_sram_kb`` and ``flash_kb`` of the space's PyTorch network (kB = 1024 bytes).
+    """``peak_sram_kb`` and ``flash_kb`` of the space's PyTorch network (kB = 1024 bytes); on
+    ``mbv3``, of the architecture's plan at its own resolution (:mod:`hwnas.hardware.mcu`).
 
     Args:
         act_bits: bits per activation value (8: int8 MCU deployment).
         weight_bits: bits per stored parameter.
         fold_bn: fold BatchNorm into the preceding conv before counting flash.
-        context: the space (it must have a PyTorch builder) and folders.
+        context: the space (``mbv3``, or one with a PyTorch builder) and folders.
 
     Example (config)::
 
@@ -51,15 +56,18 @@ class MemoryModel(Evaluator):
                 raise ConfigError(f"memory: {name} must be an integer in 1..32, got {value!r}")
         if not isinstance(fold_bn, bool):
             raise ConfigError(f"memory: fold_bn must be true or false, got {fold_bn!r}")
-        require_torch("the memory evaluator")
         space = context.space
-        try:
-            space.input_shape  # noqa: B018 - probes for a PyTorch builder
-        except NotImplementedError:
-            raise ConfigError(
-                f"evaluator 'memory' needs a space with a PyTorch builder; "
-                f"space {space.name!r} has none"
-            ) from None
+        # mbv3: every layer width is in the plan, so the closed form needs no network to trace
+        self._closed_form = isinstance(space, MBV3Space)
+        if not self._closed_form:
+            require_torch("the memory evaluator")
+            try:
+                space.input_shape  # noqa: B018 - probes for a PyTorch builder
+            except NotImplementedError:
+                raise ConfigError(
+                    f"evaluator 'memory' needs a space with a PyTorch builder; "
+                    f"space {space.name!r} has none"
+                ) from None
         self.space = space
         self.act_bits = act_bits
         self.weight_bits = weight_bits
@@ -69,6 +77,18 @@ class MemoryModel(Evaluator):
         return ("peak_sram_kb", "flash_kb")
 
     def evaluate(self, arch: Arch) -> dict[str, float]:
+        if self._closed_form:
+            from hwnas.hardware.mcu import mbv3_memory
+
+            assert isinstance(self.space, MBV3Space)
+            return mbv3_memory(
+                self.space,
+                arch,
+                act_bits=self.act_bits,
+                weight_bits=self.weight_bits,
+                bias_bits=self.weight_bits,  # as the traced model counts biases
+                fold_bn=self.fold_bn,
+            ).metrics()
         from hwnas.hardware.memory import memory_of
 
         report = memory_of(

@@ -23,11 +23,14 @@ from hwnas.errors import ConfigError
 from hwnas.hardware.accuracy import evaluate_predictions
 from hwnas.hardware.fingerprint import device_fingerprint, local_target
 from hwnas.hardware.lut import LatencyLUT, build_lut
+from hwnas.hardware.lut_ops import DECOMPOSERS
 from hwnas.hardware.measured import (
     DEFAULT_MIN_BLOCK_S,
     DEFAULT_REPEATS,
     DEFAULT_WARMUP,
+    SET_TIMINGS,
     Measurement,
+    check_measure_options,
 )
 from hwnas.hardware.noise import agreement, measure_pass
 from hwnas.hardware.predictor import LatencyPredictor
@@ -51,7 +54,7 @@ class Calibration:
     test_ms: np.ndarray
     second_ms: np.ndarray  # the held-out networks measured again, in a fresh process
     predictor: LatencyPredictor
-    lut: LatencyLUT
+    lut: LatencyLUT | None  # None for a space without a LUT decomposer
     flops: LatencyPredictor
     figures: dict[str, dict[str, float]] = field(default_factory=dict)
     noise: dict[str, float] = field(default_factory=dict)
@@ -65,6 +68,7 @@ class Calibration:
             "device": self.device,
             "fingerprint": self.fingerprint,
             "options": self.options,
+            "predictor": self.predictor.kind,
             "n_train": len(self.train),
             "n_test": len(self.test),
             "seconds": round(self.seconds, 1),
@@ -108,11 +112,11 @@ def calibrate(
     seed: int = 0,
     device: str | None = None,
     clock: str = "wall",
-    timing: str = "blocks",
+    timing: str = "round-robin",
     warmup: int = DEFAULT_WARMUP,
     repeats: int = DEFAULT_REPEATS,
     min_block_s: float = DEFAULT_MIN_BLOCK_S,
-    predictor_kind: str = "gbdt",
+    predictor_kind: str | None = None,
     progress: Progress | None = None,
 ) -> Calibration:
     """Measure ``samples`` networks of ``space`` on this machine and fit latency models.
@@ -126,7 +130,8 @@ def calibrate(
         seed: seeds the sampling and the split.
         device: name of the device (the metric becomes ``latency_ms@<device>``; default
             :func:`~hwnas.hardware.fingerprint.local_target` of backend, batch and threads).
-        predictor_kind: the learned predictor (``gbdt`` or ``ridge``).
+        predictor_kind: the learned predictor (default ``kernels`` with the onnxruntime
+            backend, ``gbdt`` with torch; see :class:`LatencyPredictor`).
         progress: called as ``progress(phase, done, total)``.
     """
     if not 0.0 < test_fraction < 1.0:
@@ -134,6 +139,23 @@ def calibrate(
     n_test = max(2, round(samples * test_fraction))
     if samples - n_test < 5:
         raise ConfigError(f"--samples {samples} is too few: need at least {n_test + 5}")
+    check_measure_options(
+        batch=batch,
+        warmup=warmup,
+        repeats=repeats,
+        min_block_s=min_block_s,
+        clock=clock,
+        threads=threads,
+        timing=timing,
+        sets=True,
+    )
+    if predictor_kind is None:
+        predictor_kind = "kernels" if backend == "onnxruntime" else "gbdt"
+    if predictor_kind == "kernels" and backend != "onnxruntime":
+        raise ConfigError(
+            "predictor kind 'kernels' models ONNX Runtime's kernels; use it with --backend "
+            "onnxruntime, or pick gbdt or ridge for the torch backend"
+        )
     if device is None:
         device = local_target(backend, batch, threads)
     start = time.perf_counter()
@@ -169,24 +191,33 @@ def calibrate(
     second = measure_all(test[::-1], "noise", fresh=True)[::-1]
     second_ms = np.array([m.median_ms for m in second])
 
-    lut = build_lut(
-        space,
-        archs=archs,
-        progress=(lambda d, t: progress("lut", d, t)) if progress else None,
-        **opts,
-    )
-    lut.fit_glue(train, train_ms.tolist(), scale=True)
-    predictor = LatencyPredictor(predictor_kind, seed=seed, device=device).fit(
+    # The table times one operator at a time: a set timing has nothing to round-robin there.
+    lut_opts = {**opts, "timing": "interleaved"} if timing in SET_TIMINGS else opts
+    lut = None
+    if space.name in DECOMPOSERS:
+        lut = build_lut(
+            space,
+            archs=archs,
+            progress=(lambda d, t: progress("lut", d, t)) if progress else None,
+            **lut_opts,
+        )
+        lut.fit_glue(train, train_ms.tolist(), scale=True)
+    predictor = LatencyPredictor(predictor_kind, seed=seed, device=device, batch=batch).fit(
         space, train, train_ms
     )
+    predicted = predictor.predict(test)
     flops = LatencyPredictor("flops", device=device).fit(space, train, train_ms)
 
-    figures = {
-        "predictor": evaluate_predictions(test_ms, predictor.predict(test)),
-        "lut": evaluate_predictions(test_ms, lut.predict_many(test)),
-        "flops": evaluate_predictions(test_ms, flops.predict(test)),
-        "second_measurement": evaluate_predictions(test_ms, second_ms),
-    }
+    models = {"predictor": predicted, "flops": flops.predict(test)}
+    if lut is not None:
+        models["lut"] = lut.predict_many(test)
+    figures = {name: evaluate_predictions(test_ms, ms) for name, ms in models.items()}
+    figures["second_measurement"] = evaluate_predictions(test_ms, second_ms)
+    # Against the fresh measurement, as a later study would see these networks; its reference
+    # is the floor (first against fresh measurement).
+    figures.update(
+        {f"{name}_vs_fresh": evaluate_predictions(second_ms, ms) for name, ms in models.items()}
+    )
     noise = {"n": len(test), **agreement(test_ms.tolist(), second_ms.tolist())}
     return Calibration(
         space=space,
@@ -220,7 +251,10 @@ def write_calibration(cal: Calibration, out: Path) -> dict[str, Path]:
         "measurements.csv": out / "measurements.csv",
         "calibration.png": out / "calibration.png",
     }
-    cal.lut.to_json(files["lut.json"])
+    if cal.lut is not None:
+        cal.lut.to_json(files["lut.json"])
+    else:
+        del files["lut.json"]
     files["calibration.json"].write_text(json.dumps(cal.summary(), indent=2) + "\n")
     n_train = len(cal.train)
     iqr = cal.iqr_ms if len(cal.iqr_ms) else np.full(n_train + len(cal.test), np.nan)
@@ -248,14 +282,13 @@ def _plot(cal: Calibration, path: Path) -> None:
     ax = fig.add_subplot(1, 1, 1)
     t = cal.test_ms
     series = [
-        ("predictor", cal.predictor.predict(cal.test), "o"),
-        ("LUT", cal.lut.predict_many(cal.test), "s"),
-        ("FLOPs baseline", cal.flops.predict(cal.test), "^"),
-        ("second measurement", cal.second_ms, "x"),
+        ("predictor", cal.predictor.predict(cal.test), "o", "predictor"),
+        ("FLOPs baseline", cal.flops.predict(cal.test), "^", "flops"),
+        ("second measurement", cal.second_ms, "x", "second_measurement"),
     ]
-    for (label, pred, marker), key in zip(
-        series, ["predictor", "lut", "flops", "second_measurement"]
-    ):
+    if cal.lut is not None:
+        series.insert(1, ("LUT", cal.lut.predict_many(cal.test), "s", "lut"))
+    for label, pred, marker, key in series:
         share = cal.figures[key]["share_within_10pct"]
         ax.scatter(
             t, pred, s=14, marker=marker, alpha=0.7, label=f"{label} ({share:.0%} within ±10%)"

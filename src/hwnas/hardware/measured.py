@@ -54,7 +54,8 @@ DEFAULT_WARMUP = 5
 DEFAULT_REPEATS = 15
 DEFAULT_MIN_BLOCK_S = 0.02
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.thread_time}
-TIMINGS = ("blocks", "interleaved")
+TIMINGS = ("blocks", "interleaved", "round-robin")
+SET_TIMINGS = ("round-robin",)  # time a set of networks together (calibration, noise floor)
 BUSY_CPU_SHARE = 0.8  # below this, a one-thread wall-clock measurement waited for other processes
 _busy_warned = False
 log = logging.getLogger(__name__)
@@ -101,12 +102,19 @@ def check_measure_options(
     clock: str = "wall",
     threads: int = 1,
     timing: str = "blocks",
+    sets: bool = False,
 ) -> None:
-    """Raise :class:`ConfigError` naming the first invalid timing option."""
+    """Raise :class:`ConfigError` naming the first invalid timing option (``sets``: the caller
+    times a set of networks, so the set timings are allowed)."""
     if timing not in TIMINGS:
         raise ConfigError(f"unknown timing {timing!r}; {closest(str(timing), list(TIMINGS))}")
-    if timing == "interleaved" and clock != "wall":
-        raise ConfigError("timing 'interleaved' uses the wall clock; drop clock 'cpu'")
+    if timing in SET_TIMINGS and not sets:
+        raise ConfigError(
+            f"timing {timing!r} times a set of networks together (hw calibrate, hw noise); "
+            "for one network use 'interleaved' or 'blocks'"
+        )
+    if timing != "blocks" and clock != "wall":
+        raise ConfigError(f"timing {timing!r} uses the wall clock; drop clock 'cpu'")
     if clock not in CLOCKS:
         raise ConfigError(f"unknown clock {clock!r}; {closest(str(clock), list(CLOCKS))}")
     if clock == "cpu" and threads != 1:
@@ -330,7 +338,8 @@ def measure_arch(
     clock: str = "wall",
     timing: str = "blocks",
 ) -> Measurement:
-    """Build ``space.build_network(arch)`` and measure it on ``space.input_shape`` inputs.
+    """Build ``space.build_network(arch)`` and measure it on inputs of the arch's shape
+    (:func:`~hwnas.hardware.kernels.arch_input_shape`).
 
     Options as in :func:`measure_latency`.
     """
@@ -339,9 +348,11 @@ def measure_arch(
 
     with torch.random.fork_rng(devices=[]):  # weight init must not move the global RNG
         net = space.build_network(arch)
+    from hwnas.hardware.kernels import arch_input_shape
+
     return measure_latency(
         net,
-        space.input_shape,
+        arch_input_shape(space, arch),
         backend=backend,
         batch=batch,
         threads=threads,

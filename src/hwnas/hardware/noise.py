@@ -24,11 +24,13 @@ from hwnas.hardware.measured import (
     DEFAULT_MIN_BLOCK_S,
     DEFAULT_REPEATS,
     DEFAULT_WARMUP,
+    SET_TIMINGS,
     Measurement,
     Progress,
     check_measure_options,
     measure_arch,
 )
+from hwnas.hardware.roundrobin import measure_set, round_robin_options
 
 if TYPE_CHECKING:
     from hwnas.spaces.base import Arch, SearchSpace
@@ -69,6 +71,8 @@ def measure_pass(
     """Measure ``archs`` in order, here or in a fresh process (``spawn``: a new interpreter that
     imports everything anew and has never run a network)."""
     if not separate_process:
+        if opts.get("timing") in SET_TIMINGS:
+            return measure_set(space, archs, **round_robin_options(opts), progress=progress)
         out = []
         for arch in archs:
             out.append(measure_arch(space, arch, **opts))
@@ -119,6 +123,11 @@ def _pass_in_child(
 
     try:
         space = create_space(space_name, **space_options)
+        if opts.get("timing") in SET_TIMINGS:
+            archs = [space.from_string(s) for s in strings]
+            for m in measure_set(space, archs, **round_robin_options(opts)):
+                conn.send(("ok", m.as_dict()))
+            return
         for s in strings:
             conn.send(("ok", measure_arch(space, space.from_string(s), **opts).as_dict()))
     except Exception as exc:
@@ -178,6 +187,7 @@ def noise_floor(
         clock=clock,
         threads=threads,
         timing=timing,
+        sets=True,
     )
     opts: dict[str, Any] = {
         "backend": backend,

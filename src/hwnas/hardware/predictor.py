@@ -10,7 +10,14 @@ Three kinds, fitted on measured (architecture, latency) pairs:
 - ``ridge``: ridge regression on standardised features (alpha by leave-one-out CV), fitted to
   latency itself: latency is close to a sum over layers, and on the NB201/FBNet device tables a
   log target made ridge worse on every device (RMSPE up to 8x higher), so it is off by default;
-- ``flops``: the FLOPs-only baseline, latency = a + b * FLOPs (least squares).
+- ``flops``: the FLOPs-only baseline, latency = a + b * FLOPs (least squares);
+- ``kernels``: non-negative least squares over the kernels ONNX Runtime executes
+  (:mod:`hwnas.hardware.kernels`: count, MMACs and MB per kernel class), minimising the relative
+  error: latency is a non-negative sum of what each kernel costs. For latency measured with ONNX
+  Runtime it is the model that reaches the noise floor
+  (``benchmarks/results/kernel_features.md``); its features cost an export and a session per
+  network (~0.3 s for NB201, cached), so it is the default of ``hwnas hw calibrate`` with the
+  onnxruntime backend.
 
 Saved folders hold readable files only (no pickle): ``predictor.json`` (kind, space and options,
 device, feature names, training metadata, ridge/FLOPs coefficients) and, for ``gbdt``,
@@ -43,7 +50,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from hwnas.errors import ConfigError, DataError, HwnasError, MissingExtraError
-from hwnas.hardware.features import feature_matrix, feature_names
+from hwnas.hardware.features import FEATURE_SETS, feature_matrix, feature_names
+from hwnas.hardware.kernels import kernel_matrix
 from hwnas.hardware.predictor_io import (
     FORMAT,
     FORMAT_VERSION,
@@ -60,8 +68,9 @@ from hwnas.hardware.predictor_io import (
 from hwnas.registry import closest
 from hwnas.spaces.base import Arch, SearchSpace
 
-KINDS = ("gbdt", "ridge", "flops")
-DEFAULT_LOG_TARGET = {"gbdt": True, "ridge": False, "flops": False}
+ARCH_KINDS = ("gbdt", "ridge", "flops")  # over architecture features: any space, any device
+KINDS = (*ARCH_KINDS, "kernels")
+DEFAULT_LOG_TARGET = {"gbdt": True, "ridge": False, "flops": False, "kernels": False}
 LOG_FLOOR_MS = 1e-6  # guards log(0); the tables' smallest latency is 0.003 ms
 GBDT_PARAMS: dict[str, Any] = {
     "objective": "regression",
@@ -87,11 +96,12 @@ class LatencyPredictor:
     """Predicts latency (ms) of architectures of one space from their features.
 
     Args:
-        kind: ``gbdt``, ``ridge`` or ``flops`` (see the module docstring).
+        kind: ``gbdt``, ``ridge``, ``flops`` or ``kernels`` (see the module docstring).
         log_target: fit log-latency (default: True for gbdt, False for ridge and flops).
         seed: seeds LightGBM's bagging.
         device: the device the training latencies come from (names the metric
             ``latency_ms@<device>`` in studies).
+        batch: the batch size the latencies were measured at (``kernels``: the kernels' shapes).
     """
 
     def __init__(
@@ -101,6 +111,7 @@ class LatencyPredictor:
         log_target: bool | None = None,
         seed: int = 0,
         device: str | None = None,
+        batch: int = 1,
     ) -> None:
         if kind not in KINDS:
             raise ConfigError(f"unknown latency predictor kind {kind!r}; {closest(kind, KINDS)}")
@@ -108,6 +119,7 @@ class LatencyPredictor:
         self.log_target = DEFAULT_LOG_TARGET[kind] if log_target is None else bool(log_target)
         self.seed = int(seed)
         self.device = device
+        self.batch = int(batch)
         self.space: SearchSpace | None = None
         self.feature_names: list[str] = []
         self.training: dict[str, Any] = {}
@@ -120,6 +132,11 @@ class LatencyPredictor:
     ) -> LatencyPredictor:
         """Fit on architectures (dicts or canonical strings) and their latencies in ms."""
         y = _check_latencies(latencies_ms, len(archs))
+        if self.kind == "kernels":
+            X, names = kernel_matrix(space, archs, batch=self.batch)
+            return self._fit(space, X, y, names)
+        if self.kind == "flops" and space.name not in FEATURE_SETS:
+            return self._fit(space, _cheap_flops(space, archs), y, ["flops_m"])
         return self.fit_features(space, feature_matrix(space, archs), y)
 
     def fit_features(
@@ -127,12 +144,19 @@ class LatencyPredictor:
     ) -> LatencyPredictor:
         """Fit on a precomputed :func:`~hwnas.hardware.features.feature_matrix` of ``space``."""
         y = _check_latencies(latencies_ms, len(X))
+        if self.kind == "kernels":
+            raise ConfigError("a kernels predictor computes its own features; call fit()")
         names = feature_names(space)
         if X.shape != (len(y), len(names)):
             raise ConfigError(
                 f"fit_features() needs an ({len(y)}, {len(names)}) feature matrix for space "
                 f"{space.name!r}, got {X.shape}"
             )
+        return self._fit(space, X, y, names)
+
+    def _fit(
+        self, space: SearchSpace, X: np.ndarray, y: np.ndarray, names: list[str]
+    ) -> LatencyPredictor:
         start = time.perf_counter()
         self.space = space
         self.feature_names = names
@@ -145,6 +169,8 @@ class LatencyPredictor:
             self._booster = lgb.train(params, data, num_boost_round=GBDT_ROUNDS)
         elif self.kind == "ridge":
             self._linear = _fit_ridge(X, target)
+        elif self.kind == "kernels":
+            self._linear = _fit_nnls(X, target)
         else:
             flops = X[:, self.feature_names.index("flops_m")]
             x = np.log(flops) if self.log_target else flops
@@ -156,6 +182,7 @@ class LatencyPredictor:
             "latency_ms_median": float(np.median(y)),
             "latency_ms_max": float(y.max()),
             "seed": self.seed,
+            "batch": self.batch,
             "fit_seconds": round(time.perf_counter() - start, 4),
             "fitted_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         }
@@ -170,6 +197,11 @@ class LatencyPredictor:
         """Predicted latency in ms of each architecture (dicts or canonical strings), >= 0."""
         if self.space is None or len(archs) == 0:
             return self.predict_features(np.empty((0, len(self.feature_names))))
+        if self.kind == "kernels":
+            X, _ = kernel_matrix(self.space, archs, self.feature_names, batch=self.batch)
+            return self.predict_features(X)
+        if self.feature_names == ["flops_m"]:  # a space without a latency feature set
+            return self.predict_features(_cheap_flops(self.space, archs))
         return self.predict_features(feature_matrix(self.space, archs))
 
     def predict_features(self, X: np.ndarray) -> np.ndarray:
@@ -188,6 +220,9 @@ class LatencyPredictor:
             lin = self._linear
             z = (X - np.asarray(lin["mean"])) / np.asarray(lin["scale"])
             out = z @ np.asarray(lin["coef"]) + lin["intercept"]
+        elif self.kind == "kernels":
+            lin = self._linear
+            out = (X / np.asarray(lin["scale"])) @ np.asarray(lin["coef"]) + lin["intercept"]
         else:
             flops = X[:, self.feature_names.index("flops_m")]
             x = np.log(flops) if self.log_target else flops
@@ -263,6 +298,7 @@ class LatencyPredictor:
             log_target=meta_field(meta, "log_target", bool, where),
             seed=seed if isinstance(seed, int) else 0,
             device=device if isinstance(device, str) else None,
+            batch=training.get("batch") if isinstance(training.get("batch"), int) else 1,
         )
         from hwnas.spaces import create_space
 
@@ -270,11 +306,12 @@ class LatencyPredictor:
             if not isinstance(options, dict):
                 raise DataError(f"space options must be a mapping, got {options!r}")
             space = create_space(str(spec.get("name")), **options)
-            current = feature_names(space)
+            plain = kind == "kernels" or space.name not in FEATURE_SETS
+            current = None if plain else feature_names(space)
         except HwnasError as exc:
             raise DataError(f"{where}: its space cannot be built: {exc}") from None
         names = meta_field(meta, "feature_names", list, where)
-        if names != current:
+        if current is not None and names != current:
             diff = next(
                 (f"{a!r} vs {b!r}" for a, b in zip(names, current) if a != b),
                 f"{len(names)} vs {len(current)} features",
@@ -307,6 +344,29 @@ def _check_latencies(latencies_ms: ArrayLike, n_archs: int) -> np.ndarray:
         bad = int(np.flatnonzero(~np.isfinite(y) | (y < 0))[0])
         raise ConfigError(f"latencies must be finite and >= 0 ms; entry {bad} is {float(y[bad])!r}")
     return y
+
+
+def _cheap_flops(space: SearchSpace, archs: Sequence[Arch | str]) -> np.ndarray:
+    """One column: the space's own FLOPs (``cheap_metrics``) of each architecture."""
+    parsed = [space.from_string(a) if isinstance(a, str) else a for a in archs]
+    return np.array([[space.cheap_metrics(a)["flops_m"]] for a in parsed], dtype=np.float64)
+
+
+def _fit_nnls(X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Non-negative weights and intercept minimising the relative error ``sum((p - y) / y)^2``
+    (columns scaled to unit spread so that the solver treats them alike)."""
+    from scipy.optimize import nnls
+
+    scale = X.std(axis=0)
+    scale = np.where(scale > 1e-12, scale, 1.0)
+    A = np.c_[X / scale, np.ones(len(X))]
+    w = 1.0 / np.maximum(y, LOG_FLOOR_MS)
+    coef, _ = nnls(A * w[:, None], y * w, maxiter=50 * A.shape[1])
+    return {
+        "intercept": float(coef[-1]),
+        "coef": [float(c) for c in coef[:-1]],
+        "scale": [float(s) for s in scale],
+    }
 
 
 def _fit_ridge(X: np.ndarray, y: np.ndarray) -> dict[str, Any]:

@@ -78,8 +78,11 @@ def meta_field(meta: Mapping[str, Any], key: str, kind: type, where: str) -> Any
 
 
 def check_linear(model: dict[str, Any], kind: str, n_features: int, where: str) -> dict[str, Any]:
-    """``model`` if it holds the coefficients a ``ridge``/``flops`` predictor needs."""
-    keys = ("slope", "intercept") if kind == "flops" else ("intercept", "coef", "mean", "scale")
+    """``model`` if it holds the coefficients a ``ridge``/``flops``/``kernels`` predictor needs."""
+    keys = {
+        "flops": ("slope", "intercept"),
+        "kernels": ("intercept", "coef", "scale"),
+    }.get(kind, ("intercept", "coef", "mean", "scale"))
     for k in keys:
         v = model.get(k)
         ok = (

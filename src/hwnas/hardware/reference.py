@@ -147,6 +147,37 @@ def stored_reference_ms(
     return value
 
 
+def reference_runner(*, backend: str, batch: int, threads: int) -> Callable[[], object]:
+    """One forward pass of the reference network with these settings."""
+    from hwnas.hardware.measured import _runner
+
+    return _runner(
+        reference_module(), REFERENCE_INPUT, backend=backend, batch=batch, threads=threads
+    )
+
+
+def machine_reference_ms(
+    ref: Callable[[], object], *, backend: str, batch: int, threads: int
+) -> float:
+    """This machine's stored reference latency for these settings (timed with ``ref`` and
+    stored when there is none yet)."""
+    from hwnas.hardware.fingerprint import device_fingerprint
+    from hwnas.hardware.measured import block_samples
+
+    def measure_reference() -> float:
+        samples, _, _ = block_samples(
+            ref, warmup=20, repeats=int(REFERENCE_SECONDS / 0.1), min_block_s=0.1
+        )
+        return float(np.median(samples) * 1e3)
+
+    fp = device_fingerprint(backend=backend, threads=threads)
+    return stored_reference_ms(
+        reference_path(fp.key(), backend, batch, threads),
+        measure_reference,
+        describe={"fingerprint": fp.as_dict(), "batch": batch, "threads": threads},
+    )
+
+
 def measure_interleaved(
     run: Callable[[], object],
     *,
@@ -158,25 +189,10 @@ def measure_interleaved(
 ) -> Measurement:
     """Time ``run`` in mini-blocks alternating with the reference network; the median ratio
     times this machine's stored reference latency (see the module's docstring)."""
-    from hwnas.hardware.fingerprint import device_fingerprint
-    from hwnas.hardware.measured import _runner, block_samples, summarize
+    from hwnas.hardware.measured import summarize
 
-    ref = _runner(
-        reference_module(), REFERENCE_INPUT, backend=backend, batch=batch, threads=threads
-    )
-
-    def measure_reference() -> float:
-        samples, _, _ = block_samples(
-            ref, warmup=20, repeats=int(REFERENCE_SECONDS / 0.1), min_block_s=0.1
-        )
-        return float(np.median(samples) * 1e3)
-
-    fp = device_fingerprint(backend=backend, threads=threads)
-    ref_ms = stored_reference_ms(
-        reference_path(fp.key(), backend, batch, threads),
-        measure_reference,
-        describe={"fingerprint": fp.as_dict(), "batch": batch, "threads": threads},
-    )
+    ref = reference_runner(backend=backend, batch=batch, threads=threads)
+    ref_ms = machine_reference_ms(ref, backend=backend, batch=batch, threads=threads)
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:

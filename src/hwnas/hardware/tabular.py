@@ -38,7 +38,7 @@ from hwnas.evaluation.base import MissingArchError
 from hwnas.evaluation.data import NB201_FILES, data_dir_candidates, find_data_dir, load_nb201_tables
 from hwnas.hardware.accuracy import evaluate_predictions
 from hwnas.hardware.features import feature_matrix, feature_names
-from hwnas.hardware.predictor import KINDS, LatencyPredictor
+from hwnas.hardware.predictor import ARCH_KINDS, LatencyPredictor
 from hwnas.registry import closest
 from hwnas.spaces.base import Arch, SearchSpace
 
@@ -200,7 +200,7 @@ def validate_on_table(
     *,
     n_train: int = 300,
     seed: int = 0,
-    kinds: Sequence[str] = KINDS,
+    kinds: Sequence[str] = ARCH_KINDS,
     data_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Fit predictors on ``n_train`` random tabulated architectures, score them on the rest.
@@ -225,8 +225,8 @@ def validate_on_table(
     """
     table = TabularDevice(space, device, data_dir=data_dir)
     for k in kinds:
-        if k not in KINDS:
-            raise ConfigError(f"unknown latency predictor kind {k!r}; {closest(k, KINDS)}")
+        if k not in ARCH_KINDS:
+            raise ConfigError(f"unknown latency predictor kind {k!r}; {closest(k, ARCH_KINDS)}")
     _, y = table.all()
     if not 3 <= n_train < len(y):
         raise ConfigError(

@@ -1,0 +1,205 @@
+"""Round-robin timing of a set of networks: every network sees the same machine.
+
+Timing networks one after another gives each its own stretch of machine time; on a shared virtual
+machine whose speed drifts and stalls, a network timed during a slow stretch is slower, and a
+predictor trained on such labels learns the stretch, not the network
+(``benchmarks/results/kernel_features.md``: one NB201 network read 0.78 ms in a calibration and
+0.57 ms when timed beside its peers). :func:`measure_set` builds every network of a chunk (up to
+:data:`CHUNK` at a time) and the fixed reference network of :mod:`hwnas.hardware.reference`, then
+times them in ``rounds`` rounds; in each round every network runs one short mini-block, in a
+fresh random order. Then:
+
+1. each round's *speed* is the median, over the networks, of the network's time in that round
+   over its median time: a stall or a drift moves every network of the round alike, and dividing
+   by the round's speed removes it;
+2. a network's latency is the median over rounds of its speed-corrected times;
+3. the set is put on this machine's scale through the reference network: latency / reference
+   latency of this chunk x the stored reference latency (measured once per machine and settings,
+   :func:`~hwnas.hardware.reference.machine_reference_ms`), so chunks, passes and processes share
+   one scale.
+
+A single network (a search's ``measured`` evaluator) is timed with ``blocks`` or ``interleaved``;
+this is for sets: calibration, the noise floor.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hwnas.errors import require_torch
+
+if TYPE_CHECKING:
+    from hwnas.hardware.measured import Measurement
+    from hwnas.spaces.base import Arch, SearchSpace
+
+CHUNK = 64  # networks built and timed together (memory: each holds its weights and arena)
+DEFAULT_ROUNDS = 25
+ROUND_MINI_BLOCK_S = 0.005
+
+
+def measure_set(
+    space: SearchSpace,
+    archs: Sequence[Arch],
+    *,
+    backend: str = "onnxruntime",
+    batch: int = 1,
+    threads: int = 1,
+    warmup: int = 5,
+    rounds: int | None = None,
+    mini_block_s: float | None = None,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> list[Measurement]:
+    """Round-robin latencies of ``archs`` (see the module docstring), in their order.
+
+    ``rounds`` (default :data:`DEFAULT_ROUNDS`) and ``mini_block_s`` (default
+    :data:`ROUND_MINI_BLOCK_S`) set the timing; ``progress(done)`` is called after each chunk.
+    """
+    rounds = DEFAULT_ROUNDS if rounds is None else rounds
+    mini_block_s = ROUND_MINI_BLOCK_S if mini_block_s is None else mini_block_s
+    require_torch("measuring latency")
+    from hwnas.hardware.backends import pinned_threads
+
+    with pinned_threads(threads):  # the exporter too: it crawls with threads on a busy machine
+        return _measure_set(
+            space, archs, backend, batch, threads, warmup, rounds, mini_block_s, seed, progress
+        )
+
+
+def _measure_set(
+    space: SearchSpace,
+    archs: Sequence[Arch],
+    backend: str,
+    batch: int,
+    threads: int,
+    warmup: int,
+    rounds: int,
+    mini_block_s: float,
+    seed: int,
+    progress: Callable[[int], None] | None,
+) -> list[Measurement]:
+    from hwnas.hardware.measured import _warn_if_busy
+    from hwnas.hardware.reference import machine_reference_ms, reference_runner
+
+    ref = reference_runner(backend=backend, batch=batch, threads=threads)
+    ref_ms = machine_reference_ms(ref, backend=backend, batch=batch, threads=threads)
+    rng = np.random.default_rng(seed)
+    out: list[Measurement] = []
+    for start in range(0, len(archs), CHUNK):
+        chunk = archs[start : start + CHUNK]
+        runs = [
+            _arch_runner(space, a, backend=backend, batch=batch, threads=threads) for a in chunk
+        ]
+        times, share = time_rounds(
+            [*runs, ref], rounds=rounds, warmup=warmup, block_s=mini_block_s, rng=rng
+        )
+        del runs
+        _warn_if_busy(share, clock="wall", threads=threads)
+        out.extend(
+            replace(m, cpu_share=share)
+            for m in summarize_rounds(
+                times, ref_ms=ref_ms, backend=backend, batch=batch, threads=threads
+            )
+        )
+        if progress is not None:
+            progress(len(out))
+    return out
+
+
+def _arch_runner(
+    space: SearchSpace, arch: Arch, *, backend: str, batch: int, threads: int
+) -> Callable[[], object]:
+    import torch
+
+    from hwnas.hardware.kernels import arch_input_shape
+    from hwnas.hardware.measured import _runner
+
+    with torch.random.fork_rng(devices=[]):  # weight init must not move the global RNG
+        net = space.build_network(arch)
+    return _runner(
+        net, arch_input_shape(space, arch), backend=backend, batch=batch, threads=threads
+    )
+
+
+def time_rounds(
+    runs: Sequence[Callable[[], object]],
+    *,
+    rounds: int,
+    warmup: int,
+    block_s: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, float]:
+    """``(rounds, len(runs))`` seconds per run: each round times every function for one
+    mini-block of about ``block_s`` (the run count is found during warm-up), in a random order;
+    and the timing thread's CPU time over the wall time (well below 1: a busy machine)."""
+    counts = []
+    for fn in runs:
+        for _ in range(warmup):
+            fn()
+        t = time.perf_counter()
+        fn()
+        fn()
+        one = max((time.perf_counter() - t) / 2, 1e-7)
+        counts.append(max(1, int(block_s / one)))
+    out = np.empty((rounds, len(runs)))
+    clock = time.perf_counter
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    wall, cpu = clock(), time.thread_time()
+    try:
+        for r in range(rounds):
+            for i in rng.permutation(len(runs)):
+                fn, k = runs[i], counts[i]
+                t = clock()
+                for _ in range(k):
+                    fn()
+                out[r, i] = (clock() - t) / k
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    share = (time.thread_time() - cpu) / max(clock() - wall, 1e-9)
+    return out, share
+
+
+def speed_corrected(times: np.ndarray) -> np.ndarray:
+    """``times`` with each round divided by its speed: the median over columns of the column's
+    time in that round over the column's median."""
+    per_run = np.median(times, axis=0)
+    speed = np.median(times / per_run, axis=1, keepdims=True)
+    return times / speed
+
+
+def summarize_rounds(
+    times: np.ndarray, *, ref_ms: float, backend: str, batch: int, threads: int
+) -> list[Measurement]:
+    """Measurements of every column but the last (the reference network's) of a rounds matrix."""
+    from hwnas.hardware.measured import summarize
+
+    corrected = speed_corrected(times)
+    scale = ref_ms / 1e3 / float(np.median(corrected[:, -1]))
+    out = []
+    for i in range(times.shape[1] - 1):
+        m = summarize(
+            corrected[:, i] * scale, runs_per_block=0, backend=backend, batch=batch, threads=threads
+        )
+        out.append(
+            replace(
+                m,
+                timing="round-robin",
+                raw_median_ms=float(np.median(times[:, i]) * 1e3),
+                reference_ms=ref_ms,
+            )
+        )
+    return out
+
+
+def round_robin_options(opts: dict[str, Any]) -> dict[str, Any]:
+    """The options of :func:`measure_set` among a measurement options dict."""
+    keys = ("backend", "batch", "threads", "warmup")
+    return {k: opts[k] for k in keys if k in opts}

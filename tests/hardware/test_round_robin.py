@@ -1,0 +1,67 @@
+"""Round-robin timing of a set of networks: round speed removed, one reference scale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwnas.errors import ConfigError
+from hwnas.hardware.roundrobin import speed_corrected, summarize_rounds
+
+
+def test_a_slow_round_moves_no_network() -> None:
+    base = np.array([1.0, 2.0, 5.0, 0.5])
+    speed = np.array([1.0, 1.3, 0.9, 2.0, 1.0])  # a stall in round 4, drift elsewhere
+    times = np.outer(speed, base)
+    corrected = speed_corrected(times)
+    assert np.allclose(corrected / corrected[:, :1], base / base[0])
+    assert np.allclose(np.ptp(corrected, axis=0), 0.0)
+
+
+def test_rounds_are_put_on_the_reference_scale() -> None:
+    rng = np.random.default_rng(0)
+    base = np.array([1e-3, 3e-3, 2e-3])  # the last column is the reference network
+    times = np.outer(1 + rng.uniform(0, 0.5, size=12), base) * (1 + rng.normal(0, 0.01, (12, 3)))
+    out = summarize_rounds(times, ref_ms=4.0, backend="onnxruntime", batch=1, threads=1)
+    assert len(out) == 2 and all(m.timing == "round-robin" for m in out)
+    assert out[0].median_ms == pytest.approx(2.0, rel=0.03)  # half the reference's 4 ms
+    assert out[1].median_ms == pytest.approx(6.0, rel=0.03)
+    assert out[0].reference_ms == 4.0 and out[0].raw_median_ms > 1.0
+
+
+def test_measure_set_times_every_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from hwnas.hardware import reference
+    from hwnas.hardware.roundrobin import measure_set
+    from hwnas.spaces import create_space
+
+    monkeypatch.setattr(reference, "REFERENCE_SECONDS", 0.3)
+    monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path))
+    space = create_space("nb201")
+    archs = [
+        space.from_string(
+            "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|"
+            "nor_conv_3x3~1|nor_conv_3x3~2|"
+        ),
+        space.from_string(
+            "|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|"
+        ),
+    ]
+    out = measure_set(space, archs, rounds=5, mini_block_s=0.002, warmup=1)
+    assert [m.timing for m in out] == ["round-robin", "round-robin"]
+    assert out[0].median_ms > 2 * out[1].median_ms  # five 3x3 convs per cell against none
+    assert out[0].n_samples == 5
+    assert list(tmp_path.glob("reference-*.json"))  # the machine's scale is stored
+
+
+def test_round_robin_is_for_sets_only() -> None:
+    pytest.importorskip("torch")
+    import torch
+
+    from hwnas.hardware.measured import measure_latency
+
+    with pytest.raises(ConfigError, match="times a set of networks together"):
+        measure_latency(torch.nn.Conv2d(3, 4, 1), (3, 8, 8), timing="round-robin")
