@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from hwnas.errors import ConfigError
-from hwnas.hardware.analytic import fbnet_params_flops, nb201_params_flops
 from hwnas.hardware.features import (
     arch_features,
     degenerate_mask,
@@ -16,7 +15,9 @@ from hwnas.hardware.features import (
 )
 from hwnas.spaces import create_space
 from hwnas.spaces.base import CategoricalSpace
+from hwnas.spaces.fbnet_cost import fbnet_params_flops
 from hwnas.spaces.nb201 import NB201_EDGES
+from hwnas.spaces.nb201_cost import nb201_params_flops
 
 
 @pytest.mark.parametrize(("name", "options"), [("nb201", {}), ("fbnet", {"num_classes": 10})])

@@ -12,11 +12,12 @@ import pytest
 
 from hwnas.errors import ConfigError, DataError
 from hwnas.hardware import lut as lut_mod
-from hwnas.hardware.analytic import fbnet_params_flops, nb201_params_flops
 from hwnas.hardware.lut import LatencyLUT, build_lut
 from hwnas.hardware.lut_ops import OpSpec, decompose, op_configs
 from hwnas.hardware.measured import Measurement
 from hwnas.spaces import FBNetSpace, NB201Space
+from hwnas.spaces.fbnet_cost import fbnet_params_flops
+from hwnas.spaces.nb201_cost import nb201_params_flops
 
 torch = pytest.importorskip("torch")
 

@@ -18,9 +18,10 @@ import torch
 from torch import nn
 
 from hwnas.errors import ConfigError
-from hwnas.hardware.analytic import fbnet_params_flops, nb201_params_flops
 from hwnas.hardware.memory import memory_of, network_memory
 from hwnas.spaces import FBNetSpace, NB201Space
+from hwnas.spaces.fbnet_cost import fbnet_params_flops
+from hwnas.spaces.nb201_cost import nb201_params_flops
 
 
 @pytest.fixture(autouse=True)

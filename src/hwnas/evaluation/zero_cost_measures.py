@@ -207,7 +207,7 @@ def count_params_flops(net: nn.Module, input_shape: tuple[int, ...]) -> tuple[fl
     """Millions of parameters and of conv / linear MACs on one input (``flops_m`` convention).
 
     MACs are counted by forward hooks on ``Conv*d`` and ``Linear`` modules, as the closed-form
-    counts of :mod:`hwnas.hardware.analytic` do; matrix products outside such modules (e.g.
+    counts of :mod:`hwnas.spaces.nb201_cost` do; matrix products outside such modules (e.g.
     functional attention) are not counted.
     """
     macs = 0

@@ -8,7 +8,7 @@ cells take well under a second.
 
 A new space plugs in with one function registered under its name in :data:`FEATURE_SETS`.
 
-Conventions: FLOPs are millions of conv/linear MACs (as :mod:`hwnas.hardware.analytic`), memory
+Conventions: FLOPs are millions of conv/linear MACs (as :mod:`hwnas.spaces.nb201_cost`), memory
 traffic is megabytes read + written by each conv / pool / add (4 bytes per value). For NB201 an
 edge is *live* when it lies on a path from the cell input to the cell output through non-``none``
 edges, and a cell without any such path is *degenerate* (its network computes a constant).
@@ -32,19 +32,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwnas.hardware.analytic import (
+from hwnas.registry import Registry
+from hwnas.spaces.base import Arch, SearchSpace
+from hwnas.spaces.fbnet_cost import (
     FBNET_BLOCK_SPECS,
+    FBNET_BLOCKS,
     FBNET_HEAD_CHANNELS,
+    FBNET_LAYERS,
     FBNET_STAGES,
     FBNET_STEM_CHANNELS,
     fbnet_layer_plan,
     fbnet_params_flops,
-    nb201_params_flops,
 )
-from hwnas.registry import Registry
-from hwnas.spaces.base import Arch, SearchSpace
-from hwnas.spaces.fbnet import FBNET_BLOCKS, FBNET_LAYERS
-from hwnas.spaces.nb201 import NB201_EDGES, NB201_OPS
+from hwnas.spaces.nb201 import NB201_EDGES
+from hwnas.spaces.nb201_cost import NB201_OPS, nb201_params_flops
 
 BYTES = 4  # float32
 MB = 1e6

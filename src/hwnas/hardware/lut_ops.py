@@ -105,8 +105,8 @@ def _nb201_part(kind: str, c: int, extra: Any = None) -> Any:
 def _fbnet_part(kind: str, *args: Any) -> Any:
     from torch import nn
 
-    from hwnas.hardware.analytic import FBNET_HEAD_CHANNELS
     from hwnas.spaces import fbnet_torch
+    from hwnas.spaces.fbnet_cost import FBNET_HEAD_CHANNELS
 
     if kind == "stem":
         return nn.Sequential(*fbnet_torch._conv_bn(3, args[0], 3))
@@ -163,8 +163,8 @@ def fbnet_ops(space: SearchSpace, arch: Arch) -> list[OpSpec]:
     A layer's key is (block, C_in, C_out, stride, input size); residual additions are inside the
     blocks, so only the Python dispatch between modules is left to the glue.
     """
-    from hwnas.hardware.analytic import FBNET_HEAD_CHANNELS, FBNET_STEM_CHANNELS, fbnet_layer_plan
     from hwnas.spaces.fbnet import FBNetSpace
+    from hwnas.spaces.fbnet_cost import FBNET_HEAD_CHANNELS, FBNET_STEM_CHANNELS, fbnet_layer_plan
 
     assert isinstance(space, FBNetSpace)
     ops = space.validate(arch)["ops"]

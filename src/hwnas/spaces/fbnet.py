@@ -12,19 +12,7 @@ from typing import Any
 from hwnas.errors import ConfigError, require_torch
 from hwnas.registry import closest
 from hwnas.spaces.base import Arch, CategoricalSpace, whole_number
-
-FBNET_BLOCKS: tuple[str, ...] = (
-    "k3_e1",
-    "k3_e1_g2",
-    "k3_e3",
-    "k3_e6",
-    "k5_e1",
-    "k5_e1_g2",
-    "k5_e3",
-    "k5_e6",
-    "skip",
-)
-FBNET_LAYERS = 22
+from hwnas.spaces.fbnet_cost import FBNET_BLOCKS, FBNET_LAYERS, fbnet_params_flops
 
 
 class FBNetSpace(CategoricalSpace):
@@ -64,8 +52,6 @@ class FBNetSpace(CategoricalSpace):
         return {"ops": ops}
 
     def cheap_metrics(self, arch: Arch) -> dict[str, float]:
-        from hwnas.hardware.analytic import fbnet_params_flops
-
         params_m, flops_m = fbnet_params_flops(
             self._ops(arch), num_classes=self.num_classes, input_size=self.input_size
         )

@@ -1,9 +1,9 @@
 """PyTorch builder for HW-NAS-Bench's CIFAR FBNet network (22 searchable layers).
 
 The macro architecture (stem, stage channels and strides, block semantics, head) is defined once
-in :mod:`hwnas.hardware.analytic` (``FBNET_STAGES``, ``FBNET_BLOCK_SPECS``, ...), taken from
+in :mod:`hwnas.spaces.fbnet_cost` (``FBNET_STAGES``, ``FBNET_BLOCK_SPECS``, ...), taken from
 HW-NAS-Bench's ``hw_nas_bench_api/fbnet_models/model_infer.py``, so the parameter count here equals
-:func:`hwnas.hardware.analytic.fbnet_params_flops` exactly and ``torch.utils.flop_counter`` counts
+:func:`hwnas.spaces.fbnet_cost.fbnet_params_flops` exactly and ``torch.utils.flop_counter`` counts
 twice its ``flops_m``.
 """
 
@@ -16,14 +16,15 @@ import torch
 from torch import nn
 
 from hwnas.errors import ConfigError
-from hwnas.hardware.analytic import (
+from hwnas.spaces.fbnet_cost import (
     FBNET_BLOCK_SPECS,
+    FBNET_BLOCKS,
     FBNET_HEAD_CHANNELS,
+    FBNET_LAYERS,
     FBNET_STAGES,
     FBNET_STEM_CHANNELS,
     fbnet_layer_plan,
 )
-from hwnas.spaces.fbnet import FBNET_BLOCKS, FBNET_LAYERS
 
 
 def _ops_of(arch_or_ops: Any) -> list[str]:
@@ -123,7 +124,7 @@ def build_fbnet_network(
         num_classes: classifier outputs (100 for the HW-NAS-Bench / HELP tables).
         input_size: the input side length the network is meant for; the network itself accepts
             any size (global pooling), the option is validated to match
-            :func:`hwnas.hardware.analytic.fbnet_params_flops`.
+            :func:`hwnas.spaces.fbnet_cost.fbnet_params_flops`.
 
     Returns:
         An ``nn.Module`` mapping ``(B, 3, H, W)`` images to ``(B, num_classes)`` logits.

@@ -200,7 +200,7 @@ def _conv_out(size: int, kernel: int, stride: int) -> int:
 def plan_params_macs(plan: NetworkPlan) -> tuple[int, int]:
     """Parameters (BatchNorm's weight and bias included) and conv/linear multiply-accumulates of
     ``plan`` at its resolution; BatchNorm, activations, pooling and additions cost no MACs (the
-    convention of :mod:`hwnas.hardware.analytic`, half of ``torch.utils.flop_counter``'s count)."""
+    convention of :mod:`hwnas.spaces.nb201_cost`, half of ``torch.utils.flop_counter``'s count)."""
     params = macs = 0
     size = plan.resolution
 

@@ -12,14 +12,8 @@ from typing import Any
 from hwnas.errors import ConfigError, require_torch
 from hwnas.registry import closest
 from hwnas.spaces.base import Arch, CategoricalSpace, whole_number
+from hwnas.spaces.nb201_cost import NB201_OPS, nb201_params_flops
 
-NB201_OPS: tuple[str, ...] = (
-    "none",
-    "skip_connect",
-    "nor_conv_1x1",
-    "nor_conv_3x3",
-    "avg_pool_3x3",
-)
 _NB201_FORMAT = "|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|"
 # (target node, source node) of each position in ``ops``.
 NB201_EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
@@ -82,8 +76,6 @@ class NB201Space(CategoricalSpace):
         return {"ops": ops}
 
     def cheap_metrics(self, arch: Arch) -> dict[str, float]:
-        from hwnas.hardware.analytic import nb201_params_flops
-
         params_m, flops_m = nb201_params_flops(
             self._ops(arch), num_classes=self.num_classes, input_size=self.input_size
         )

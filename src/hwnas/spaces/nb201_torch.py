@@ -6,7 +6,7 @@ cells (stride-2 3x3 ReLU-Conv-BN, 3x3 ReLU-Conv-BN, shortcut 2x2 average pool + 
 BN + ReLU, global average pooling and a linear classifier. Each cell has 4 nodes; node ``i`` is
 the sum of the 6 edge operations from its predecessors.
 
-The parameter count equals :func:`hwnas.hardware.analytic.nb201_params_flops` exactly, and the
+The parameter count equals :func:`hwnas.spaces.nb201_cost.nb201_params_flops` exactly, and the
 FLOPs that ``torch.utils.flop_counter`` counts are twice its ``flops_m`` (MACs).
 """
 
