@@ -30,9 +30,8 @@ from hwnas.hardware.measured import (
     DEFAULT_WARMUP,
     SET_TIMINGS,
     Measurement,
-    check_measure_options,
 )
-from hwnas.hardware.noise import agreement, measure_pass
+from hwnas.hardware.noise import agreement, measure_pass, set_options
 from hwnas.hardware.predictor import LatencyPredictor
 from hwnas.spaces.base import Arch, SearchSpace
 
@@ -139,15 +138,15 @@ def calibrate(
     n_test = max(2, round(samples * test_fraction))
     if samples - n_test < 5:
         raise ConfigError(f"--samples {samples} is too few: need at least {n_test + 5}")
-    check_measure_options(
+    opts = set_options(
+        backend=backend,
         batch=batch,
+        threads=threads,
+        clock=clock,
+        timing=timing,
         warmup=warmup,
         repeats=repeats,
         min_block_s=min_block_s,
-        clock=clock,
-        threads=threads,
-        timing=timing,
-        sets=True,
     )
     if predictor_kind is None:
         predictor_kind = "kernels" if backend == "onnxruntime" else "gbdt"
@@ -164,16 +163,6 @@ def calibrate(
     order = rng.permutation(len(archs))
     test = [archs[i] for i in order[:n_test]]
     train = [archs[i] for i in order[n_test:]]
-    opts: dict[str, Any] = {
-        "backend": backend,
-        "batch": batch,
-        "threads": threads,
-        "clock": clock,
-        "timing": timing,
-        "warmup": warmup,
-        "repeats": repeats,
-        "min_block_s": min_block_s,
-    }
 
     def measure_all(items: Sequence[Arch], phase: str, *, fresh: bool) -> list[Measurement]:
         def tick(done: int) -> None:

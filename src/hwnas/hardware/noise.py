@@ -60,6 +60,15 @@ def agreement(first: Sequence[float], second: Sequence[float]) -> dict[str, floa
     }
 
 
+def set_options(**opts: Any) -> dict[str, Any]:
+    """The measurement options of a pass over a set of networks (``backend``, ``batch``,
+    ``threads``, ``warmup``, ``repeats``, ``min_block_s``, ``clock``, ``timing``), checked."""
+    check_backend(opts["backend"])
+    check_threads(opts["threads"])
+    check_measure_options(**{k: v for k, v in opts.items() if k != "backend"}, sets=True)
+    return dict(opts)
+
+
 def measure_pass(
     space: SearchSpace,
     archs: Sequence[Arch],
@@ -177,28 +186,16 @@ def noise_floor(
     if not archs:
         raise ConfigError("noise_floor needs at least one architecture")
     # Checked here, before a pass starts in a process of its own.
-    check_backend(backend)
-    check_threads(threads)
-    check_measure_options(
+    opts = set_options(
+        backend=backend,
         batch=batch,
+        threads=threads,
         warmup=warmup,
         repeats=repeats,
         min_block_s=min_block_s,
         clock=clock,
-        threads=threads,
         timing=timing,
-        sets=True,
     )
-    opts: dict[str, Any] = {
-        "backend": backend,
-        "batch": batch,
-        "threads": threads,
-        "warmup": warmup,
-        "repeats": repeats,
-        "min_block_s": min_block_s,
-        "clock": clock,
-        "timing": timing,
-    }
     n = len(archs)
     start = time.perf_counter()
     passes = []
