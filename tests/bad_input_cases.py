@@ -624,7 +624,7 @@ CASES: list[Case] = [
         "key-top-level",
         "datadir: /data (for data_dir)",
         lambda ws: ws.search_table(datadir="/data"),
-        ("top level: unknown key 'datadir'", "did you mean 'data_dir'?"),
+        ("top level: unknown key 'datadir'", "did you mean 'data_dir'"),
     ),
     Case(
         "key-space",

@@ -4,6 +4,8 @@
     hwnas report DIR                                             rebuild tables and plots
     hwnas list [spaces|strategies|evaluators]                    what is registered
     hwnas hw measure|calibrate|predict ...                       latency on this machine
+    hwnas supernet train CONFIG.yaml --out DIR                   train a config's supernet
+    hwnas export DIR --trial N --out PATH                        a trial as a checked model
 
 Bad input prints one line ``error: ...`` and exits with code 2.
 """
@@ -119,6 +121,14 @@ def _parser() -> argparse.ArgumentParser:
     from hwnas.cli_hw import add_hw_commands
 
     add_hw_commands(sub)
+
+    from hwnas.cli_supernet import add_supernet_commands
+
+    add_supernet_commands(sub)
+
+    from hwnas.cli_export import add_export_command
+
+    add_export_command(sub)
 
     ls = sub.add_parser("list", help="list registered spaces, strategies and evaluators")
     ls.add_argument("kind", nargs="?", choices=["spaces", "strategies", "evaluators"])

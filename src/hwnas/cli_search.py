@@ -24,7 +24,7 @@ from hwnas.cli_output import (
     write_files,
 )
 from hwnas.cli_progress import JsonLog, SearchProgress
-from hwnas.errors import ConfigError, HwnasError
+from hwnas.errors import ConfigError, HwnasError, StoreError
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -57,7 +57,11 @@ def cmd_search(args: argparse.Namespace) -> int:
     # A table's excluded rows are logged as it loads and printed below as warnings: once.
     with quiet_logger("hwnas.evaluation.table", logging.ERROR):
         parts = build_parts(
-            config, base_dir=args.config.resolve().parent, budget=args.budget, seed=args.seed
+            config,
+            base_dir=args.config.resolve().parent,
+            budget=args.budget,
+            seed=args.seed,
+            out_dir=out,
         )
     from hwnas.execution import create_backend
 
@@ -73,6 +77,16 @@ def cmd_search(args: argparse.Namespace) -> int:
         address=execution.address,
         timeout_s=parts.policy.timeout_s,
     )
+    # The supernet is trained once everything is checked (the executor too) and before the
+    # study starts; a finished one in its folder is reused, so a resume trains nothing.
+    try:
+        ready = parts.supernet is None or _supernet_ready(parts, err, quiet=args.quiet)
+    except BaseException:
+        backend.close()
+        raise
+    if not ready:
+        backend.close()
+        return 130
     with closing(backend), open_study_folder(out, parts) as (store, study):
         meta = {
             "objectives": [[o.metric, o.direction] for o in study.problem.objectives],
@@ -87,6 +101,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             "evaluators": [ev.describe() for ev in parts.evaluators],
         }
         store.set_meta({"report": meta})
+        write_config_copy(out, args.config, parts)
         done_before = study.n_charged
         stopped: BaseException | None = None
         callbacks: list[Any] = []
@@ -145,6 +160,61 @@ def cmd_search(args: argparse.Namespace) -> int:
             )
             return 130
         return 0
+
+
+def _supernet_ready(parts: Any, err: Console, *, quiet: bool) -> bool:
+    """Train the config's supernet before the study (or reuse the finished one in its folder);
+    False when the user interrupted training (its finished epochs are kept)."""
+    from hwnas.cli_supernet import describe_result, train_config_supernet
+
+    assert parts.dataset is not None  # the config check asks for data beside a supernet
+    try:
+        result = train_config_supernet(parts.space, parts.dataset, parts.supernet, err, quiet=quiet)
+    except KeyboardInterrupt:
+        err.print(
+            f"interrupted: the supernet's finished epochs are stored in {parts.supernet.dir}; "
+            "re-run the same command to resume",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return False
+    if not quiet:
+        err.print(escape(describe_result(result)), highlight=False, soft_wrap=True)
+    return True
+
+
+def write_config_copy(out: Path, config_path: Path, parts: Any) -> None:
+    """Write ``out/config.yaml``: the config as given, with what the run used filled in (the
+    seed and budget after ``--seed``/``--budget``, and ``base_dir``, the absolute folder its
+    relative paths resolve against), so ``hwnas export`` can rebuild the study's parts from
+    the output folder alone."""
+    import os
+
+    import yaml
+
+    from hwnas.config import config_base_dir
+
+    data = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    data["base_dir"] = str(config_base_dir(parts.config, config_path.resolve().parent))
+    data["seed"] = parts.seed
+    if parts.config.data is not None:
+        data["data"] = dict(parts.config.data)  # the mapping, also where a name was given
+    data["budget"] = {"evaluations": parts.budget}
+    header = (
+        f"# The config of this study, written by hwnas search from {config_path.resolve()}:\n"
+        "# as given, with the seed and budget it ran with and the folder its relative paths\n"
+        "# resolve against (base_dir).\n"
+    )
+    path = out / "config.yaml"
+    tmp = out / f".config.yaml.{os.getpid()}.tmp"
+    try:
+        tmp.write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(
+            f"cannot write {path} ({exc.strerror or exc}); give an --out folder you can write to"
+        ) from None
 
 
 @contextmanager

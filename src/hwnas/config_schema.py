@@ -14,6 +14,20 @@ Example config::
     budget: {evaluations: 300}
     seed: 0
     execution: {executor: process, workers: 2}
+
+A config that trains networks adds the dataset and, for inherited-weight accuracy, the supernet
+trained before the search (``hwnas search`` trains it, or reuses a finished one)::
+
+    space: {name: mbv3, options: {preset: small, input_size: 28, in_channels: 1}}
+    data: {name: mnist}                     # a hwnas.data.load_dataset spec
+    supernet:                               # hwnas.oneshot.SupernetConfig keys, plus dir
+      train: {epochs: 4, batch_size: 64}
+      dir: runs/supernet                    # default: <search --out DIR>/supernet
+    evaluators:
+      - supernet: {split: valid}            # accuracy (percent) by inherited weights
+
+Relative paths (``data_dir``, ``cache``, ``data.path``, ``supernet.dir``, evaluator files) are
+resolved against ``base_dir`` when it is given, else against the config file's folder.
 """
 
 from __future__ import annotations
@@ -103,6 +117,37 @@ class ExecutionConfig(_Model):
     ordered: bool = False
 
 
+class SupernetBlock(_Model):
+    """The ``supernet:`` block: the keys of :class:`hwnas.oneshot.SupernetConfig` (checked with
+    its own messages when the config is built; torch is not needed to read a config) and
+    ``dir``, the folder the supernet is trained into and read from."""
+
+    train: Any
+    schedule: Any = None
+    phase_epochs: Any = None
+    num_random: Any = None
+    distill: Any = None
+    calibration_images: Any = None
+    zero_init_residual: Any = None
+    dir: str | None = None
+
+    def config_dict(self) -> dict[str, Any]:
+        """The :class:`~hwnas.oneshot.SupernetConfig` mapping: the keys given, ``dir`` left out."""
+        given = self.model_fields_set - {"dir"}
+        return {k: getattr(self, k) for k in type(self).model_fields if k in given}
+
+
+def _data_spec(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):  # data: mnist
+        value = {"name": value}
+    from hwnas.data.spec import parse_spec
+
+    parse_spec(value)  # raises ConfigError, a ValueError: pydantic reports its line
+    return dict(value)
+
+
 class StudyConfig(_Model):
     """The validated shape of a study config."""
 
@@ -116,6 +161,9 @@ class StudyConfig(_Model):
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     data_dir: str | None = None
     cache: str | None = None  # evaluation cache file; default $HWNAS_CACHE_DIR/evaluations.db
+    data: Annotated[dict[str, Any] | None, BeforeValidator(_data_spec)] = None
+    supernet: SupernetBlock | None = None
+    base_dir: str | None = None  # folder relative paths resolve against; default the file's
 
     @field_validator("space", mode="before")
     @classmethod
@@ -191,6 +239,7 @@ def _fields_at(loc: tuple[Any, ...]) -> list[str]:
         "constraints": ConstraintConfig,
         "budget": BudgetConfig,
         "execution": ExecutionConfig,
+        "supernet": SupernetBlock,
     }
     model = models.get(str(loc[0]))
     return list(model.model_fields) if model else []
@@ -204,9 +253,28 @@ def parse_config(data: Any, source: str = "config") -> StudyConfig:
             "space, evaluators, objectives, budget"
         )
     try:
-        return StudyConfig.model_validate(data)
+        config = StudyConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc, source)) from None
+    _check_supernet_block(config, source)
+    return config
+
+
+def _check_supernet_block(config: StudyConfig, source: str) -> None:
+    """A ``supernet:`` block needs the data to train on and a space with a supernet."""
+    if config.supernet is None:
+        return
+    if config.data is None:
+        raise ConfigError(
+            f"{source}: supernet: a supernet is trained on the config's dataset, but there is no "
+            "top-level data: block; add one, e.g. data: {name: mnist}"
+        )
+    if config.space.name != "mbv3":
+        raise ConfigError(
+            f"{source}: supernet: supernets are built for space 'mbv3', but the space is "
+            f"{config.space.name!r}; use space: {{name: mbv3, options: {{preset: small}}}} "
+            "or remove the supernet block"
+        )
 
 
 class DuplicateKeyError(yaml.YAMLError):

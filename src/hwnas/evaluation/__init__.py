@@ -10,7 +10,9 @@ from hwnas.evaluation.measured import MeasuredLatency
 from hwnas.evaluation.memory import MemoryModel
 from hwnas.evaluation.nb201 import NB201Benchmark
 from hwnas.evaluation.predicted import PredictedLatency
+from hwnas.evaluation.supernet import SupernetAccuracy
 from hwnas.evaluation.table import TableEvaluator
+from hwnas.evaluation.train import TrainAccuracy
 from hwnas.evaluation.zero_cost import ZeroCostProxies
 from hwnas.registry import Registry
 
@@ -21,6 +23,8 @@ EVALUATORS.register("predicted")(PredictedLatency)
 EVALUATORS.register("measured")(MeasuredLatency)
 EVALUATORS.register("memory")(MemoryModel)
 EVALUATORS.register("zero_cost")(ZeroCostProxies)
+EVALUATORS.register("supernet")(SupernetAccuracy)
+EVALUATORS.register("train")(TrainAccuracy)
 
 
 def create_evaluator(name: str, context: EvaluatorContext, **options: Any) -> Evaluator:

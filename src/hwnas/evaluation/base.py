@@ -10,13 +10,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hwnas.errors import HwnasError
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from hwnas.data import Dataset
     from hwnas.spaces.base import Arch, SearchSpace
 
 
@@ -29,11 +30,27 @@ class MissingArchError(HwnasError, KeyError):
 
 @dataclass(frozen=True)
 class EvaluatorContext:
-    """What an evaluator factory may need besides its own options."""
+    """What an evaluator factory may need besides its own options.
+
+    Attributes:
+        space: the search space.
+        base_dir: the folder relative paths resolve against.
+        data_dir: the config's ``data_dir`` (benchmark tables), resolved.
+        seed: the study seed (seeds what an evaluator draws, e.g. training from scratch).
+        dataset: the config's ``data:`` block, loaded (:func:`hwnas.data.load_dataset`).
+        supernet_dir: the folder of the config's supernet (``supernet.dir``, else
+            ``<out>/supernet``); it may not be trained yet when the evaluators are built.
+        supernet_config: the checked :class:`hwnas.oneshot.SupernetConfig` mapping it is
+            trained with (``SupernetConfig.to_dict()``).
+    """
 
     space: SearchSpace
     base_dir: Path = field(default_factory=Path.cwd)
     data_dir: Path | None = None
+    seed: int = 0
+    dataset: Dataset | None = None
+    supernet_dir: Path | None = None
+    supernet_config: dict[str, Any] | None = None
 
 
 class Evaluator(ABC):
