@@ -65,3 +65,15 @@ def test_round_robin_is_for_sets_only() -> None:
 
     with pytest.raises(ConfigError, match="times a set of networks together"):
         measure_latency(torch.nn.Conv2d(3, 4, 1), (3, 8, 8), timing="round-robin")
+
+
+def test_copies_of_a_network_pool_their_samples() -> None:
+    # two networks and the reference, two copies each; the second copy of network 0 runs 20 %
+    # slower (another memory layout): the pooled median sits between the copies
+    base = np.array([1e-3, 1.2e-3, 2e-3, 2e-3, 4e-3, 4e-3])
+    times = np.tile(base, (9, 1)) * (1 + np.linspace(0, 0.02, 9))[:, None]
+    out = summarize_rounds(times, ref_ms=4.0, backend="torch", batch=1, threads=1, copies=2)
+    assert len(out) == 2
+    assert 1.0 <= out[0].median_ms <= 1.2 + 1e-9  # between the copies, on the 4 ms reference scale
+    assert out[1].median_ms == pytest.approx(2.0, rel=0.02)
+    assert out[0].n_samples == 18  # rounds x copies

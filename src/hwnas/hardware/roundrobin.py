@@ -13,10 +13,13 @@ fresh random order. Then:
    over its median time: a stall or a drift moves every network of the round alike, and dividing
    by the round's speed removes it;
 2. a network's latency is the median over rounds of its speed-corrected times;
-3. the set is put on this machine's scale through the reference network: latency / reference
-   latency of this chunk x the stored reference latency (measured once per machine and settings,
-   :func:`~hwnas.hardware.reference.machine_reference_ms`), so chunks, passes and processes share
-   one scale.
+3. with ``copies`` > 1 (the default for PyTorch eager) each network is built and timed that many
+   times and the copies' samples are pooled, so the memory layout one build happens to get does
+   not decide its latency;
+4. the set is put on this machine's scale through the reference network (5 copies): latency /
+   reference latency of this chunk x the stored reference latency (measured once per machine and
+   settings, :func:`~hwnas.hardware.reference.machine_reference_ms`), so chunks, passes and
+   processes share one scale.
 
 A single network (a search's ``measured`` evaluator) is timed with ``blocks`` or ``interleaved``;
 this is for sets: calibration, the noise floor.
@@ -40,6 +43,14 @@ if TYPE_CHECKING:
 
 CHUNK = 64  # networks built and timed together (memory: each holds its weights and arena)
 DEFAULT_ROUNDS = 25
+# Copies of each network built and timed (samples pooled). A network's speed depends on where its
+# tensors land in memory, which differs between processes; in PyTorch eager that is the largest
+# term of a second process's disagreement (docs/BENCHMARKS.md section 8.2), and averaging over
+# a few separately built copies removes it. ONNX Runtime agrees across processes with one copy.
+DEFAULT_COPIES = {"torch": 3, "onnxruntime": 1}
+# Copies of the reference network: its median sets the scale of a whole chunk, so its own layout
+# luck must not move every network of the chunk.
+REFERENCE_COPIES = 5
 ROUND_MINI_BLOCK_S = 0.005
 
 
@@ -53,22 +64,36 @@ def measure_set(
     warmup: int = 5,
     rounds: int | None = None,
     mini_block_s: float | None = None,
+    copies: int | None = None,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> list[Measurement]:
     """Round-robin latencies of ``archs`` (see the module docstring), in their order.
 
     ``rounds`` (default :data:`DEFAULT_ROUNDS`) and ``mini_block_s`` (default
-    :data:`ROUND_MINI_BLOCK_S`) set the timing; ``progress(done)`` is called after each chunk.
+    :data:`ROUND_MINI_BLOCK_S`) set the timing; ``copies`` (default :data:`DEFAULT_COPIES` of the
+    backend) builds each network, and the reference, that many times and pools their samples;
+    ``progress(done)`` is called after each chunk.
     """
     rounds = DEFAULT_ROUNDS if rounds is None else rounds
     mini_block_s = ROUND_MINI_BLOCK_S if mini_block_s is None else mini_block_s
+    copies = DEFAULT_COPIES.get(backend, 1) if copies is None else copies
     require_torch("measuring latency")
     from hwnas.hardware.backends import pinned_threads
 
     with pinned_threads(threads):  # the exporter too: it crawls with threads on a busy machine
         return _measure_set(
-            space, archs, backend, batch, threads, warmup, rounds, mini_block_s, seed, progress
+            space,
+            archs,
+            backend,
+            batch,
+            threads,
+            warmup,
+            rounds,
+            mini_block_s,
+            copies,
+            seed,
+            progress,
         )
 
 
@@ -81,30 +106,41 @@ def _measure_set(
     warmup: int,
     rounds: int,
     mini_block_s: float,
+    copies: int,
     seed: int,
     progress: Callable[[int], None] | None,
 ) -> list[Measurement]:
     from hwnas.hardware.measured import _warn_if_busy
     from hwnas.hardware.reference import machine_reference_ms, reference_runner
 
-    ref = reference_runner(backend=backend, batch=batch, threads=threads)
-    ref_ms = machine_reference_ms(ref, backend=backend, batch=batch, threads=threads)
+    n_refs = max(copies, REFERENCE_COPIES)
+    refs = [reference_runner(backend=backend, batch=batch, threads=threads) for _ in range(n_refs)]
+    ref_ms = machine_reference_ms(refs[0], backend=backend, batch=batch, threads=threads)
     rng = np.random.default_rng(seed)
     out: list[Measurement] = []
-    for start in range(0, len(archs), CHUNK):
-        chunk = archs[start : start + CHUNK]
+    per_chunk = max(1, CHUNK // copies)
+    for start in range(0, len(archs), per_chunk):
+        chunk = archs[start : start + per_chunk]
         runs = [
-            _arch_runner(space, a, backend=backend, batch=batch, threads=threads) for a in chunk
+            _arch_runner(space, a, backend=backend, batch=batch, threads=threads)
+            for a in chunk
+            for _ in range(copies)
         ]
         times, share = time_rounds(
-            [*runs, ref], rounds=rounds, warmup=warmup, block_s=mini_block_s, rng=rng
+            [*runs, *refs], rounds=rounds, warmup=warmup, block_s=mini_block_s, rng=rng
         )
         del runs
         _warn_if_busy(share, clock="wall", threads=threads)
         out.extend(
             replace(m, cpu_share=share)
             for m in summarize_rounds(
-                times, ref_ms=ref_ms, backend=backend, batch=batch, threads=threads
+                times,
+                ref_ms=ref_ms,
+                backend=backend,
+                batch=batch,
+                threads=threads,
+                copies=copies,
+                ref_columns=n_refs,
             )
         )
         if progress is not None:
@@ -176,23 +212,38 @@ def speed_corrected(times: np.ndarray) -> np.ndarray:
 
 
 def summarize_rounds(
-    times: np.ndarray, *, ref_ms: float, backend: str, batch: int, threads: int
+    times: np.ndarray,
+    *,
+    ref_ms: float,
+    backend: str,
+    batch: int,
+    threads: int,
+    copies: int = 1,
+    ref_columns: int | None = None,
 ) -> list[Measurement]:
-    """Measurements of every column but the last (the reference network's) of a rounds matrix."""
+    """Measurements of a rounds matrix whose columns are ``copies`` consecutive copies of each
+    network, then ``ref_columns`` (default ``copies``) copies of the reference network."""
     from hwnas.hardware.measured import summarize
 
+    ref_columns = copies if ref_columns is None else ref_columns
     corrected = speed_corrected(times)
-    scale = ref_ms / 1e3 / float(np.median(corrected[:, -1]))
+    groups = (times.shape[1] - ref_columns) // copies
+    scale = ref_ms / 1e3 / float(np.median(corrected[:, -ref_columns:]))
     out = []
-    for i in range(times.shape[1] - 1):
+    for g in range(groups):
+        cols = slice(g * copies, (g + 1) * copies)
         m = summarize(
-            corrected[:, i] * scale, runs_per_block=0, backend=backend, batch=batch, threads=threads
+            corrected[:, cols].ravel() * scale,
+            runs_per_block=0,
+            backend=backend,
+            batch=batch,
+            threads=threads,
         )
         out.append(
             replace(
                 m,
                 timing="round-robin",
-                raw_median_ms=float(np.median(times[:, i]) * 1e3),
+                raw_median_ms=float(np.median(times[:, cols]) * 1e3),
                 reference_ms=ref_ms,
             )
         )
