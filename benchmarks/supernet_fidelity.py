@@ -1,0 +1,101 @@
+"""Weight-sharing fidelity: does inherited-weight accuracy rank sub-networks as training does?
+
+Samples ``--n`` sub-networks of a config's space spread over FLOPs, scores each with the config's
+trained supernet (the ``supernet`` evaluator: inherited weights, BatchNorm recalibrated) and
+trains each from scratch (the ``train`` evaluator, ``--epochs``, otherwise the supernet's training
+settings), both on the valid split, and
+reports Kendall's tau and Spearman's rho between the two (issue #10's goal: tau >= 0.6 over >= 30
+sub-networks). Train the supernet first (``hwnas supernet train CONFIG --out DIR`` or a search).
+
+    python benchmarks/supernet_fidelity.py --config examples/mbv3-mnist-cpu.yaml \\
+        --supernet runs/mbv3-mnist/supernet --n 30 --epochs 4 \\
+        --out benchmarks/results/supernet_fidelity.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+from scipy.stats import kendalltau, spearmanr
+
+from hwnas.data import load_dataset
+from hwnas.evaluation import EvaluatorContext, create_evaluator
+from hwnas.hardware.calibrate import stratified_sample
+from hwnas.oneshot import SupernetConfig
+from hwnas.spaces import create_space
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", type=Path, required=True)
+    ap.add_argument("--supernet", type=Path, required=True, help="the trained supernet's folder")
+    ap.add_argument("--n", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    config = yaml.safe_load(args.config.read_text())
+    spec = config["space"] if isinstance(config["space"], dict) else {"name": config["space"]}
+    space = create_space(spec["name"], **spec.get("options", {}))
+    data = config["data"] if isinstance(config["data"], dict) else {"name": config["data"]}
+    dataset = load_dataset(data)
+    ctx = EvaluatorContext(
+        space=space,
+        base_dir=args.config.parent,
+        seed=args.seed,
+        dataset=dataset,
+        supernet_dir=args.supernet,
+        supernet_config=SupernetConfig.from_dict(config["supernet"]).to_dict(),
+    )
+    inherited = create_evaluator("supernet", ctx)
+    # From scratch with the supernet's own training settings (batch, lr, warm-up), --epochs long.
+    settings = {k: v for k, v in config["supernet"].get("train", {}).items() if k != "epochs"}
+    scratch = create_evaluator("train", ctx, epochs=args.epochs, **settings)
+    archs = stratified_sample(space, args.n, np.random.default_rng(args.seed))
+    rows = []
+    start = time.perf_counter()
+    for i, arch in enumerate(archs):
+        t0 = time.perf_counter()
+        a = inherited.evaluate(arch)["accuracy"]
+        t1 = time.perf_counter()
+        b = scratch.evaluate(arch)["accuracy"]
+        t2 = time.perf_counter()
+        flops = space.cheap_metrics(arch)["flops_m"]
+        rows.append((space.to_string(arch), flops, a, b, t1 - t0, t2 - t1))
+        print(f"{i + 1}/{len(archs)} inherited {a:.2f} scratch {b:.2f} ({t2 - t0:.0f} s)")
+    seconds = time.perf_counter() - start
+    inh = np.array([r[2] for r in rows])
+    scr = np.array([r[3] for r in rows])
+    tau = float(kendalltau(inh, scr).statistic)
+    rho = float(spearmanr(inh, scr).statistic)
+    csv_path = args.out.with_suffix(".csv")
+    with csv_path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["arch", "flops_m", "inherited_acc", "scratch_acc", "inherited_s", "scratch_s"])
+        w.writerows(rows)
+    lines = [
+        f"# Weight-sharing fidelity ({datetime.date.today()})",
+        "",
+        f"`python benchmarks/supernet_fidelity.py --config {args.config} --supernet "
+        f"{args.supernet} --n {args.n} --epochs {args.epochs} --seed {args.seed} --out "
+        f"{args.out}`; {seconds:.0f} s. Raw rows: `{csv_path.name}`.",
+        "",
+        "| sub-networks | scratch epochs | Kendall tau | Spearman | inherited acc. (min-max) "
+        "| scratch acc. (min-max) |",
+        "|---:|---:|---:|---:|---|---|",
+        f"| {len(rows)} | {args.epochs} | {tau:.3f} | {rho:.3f} | {inh.min():.2f}-{inh.max():.2f} "
+        f"| {scr.min():.2f}-{scr.max():.2f} |",
+        "",
+    ]
+    args.out.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
