@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from hwnas.cli_output import (
+    positive_int,
     print_front,
     problem_from_meta,
     quiet_logger,
@@ -55,16 +56,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
-    return value
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse with the CLI's error contract: one line naming the problem, exit code 2."""
 
@@ -95,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         help="where evaluations run (overrides execution.executor; default sequential)",
     )
     s.add_argument(
-        "--workers", type=_positive_int, default=None, help="evaluations in flight at once"
+        "--workers", type=positive_int, default=None, help="evaluations in flight at once"
     )
     s.add_argument(
         "--address", default=None, help="Ray cluster to join (default: start a local Ray)"

@@ -19,19 +19,10 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from hwnas.cli_output import positive_int
 from hwnas.errors import one_line
 
 EXIT_CHECK_FAILED = 1
-
-
-def _whole(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
-    return value
 
 
 def _trial_number(text: str) -> int:
@@ -56,13 +47,13 @@ def add_export_command(sub: Any) -> None:
     e.add_argument("--out", type=Path, required=True, help="the export folder (new or empty)")
     e.add_argument(
         "--finetune-epochs",
-        type=_whole,
+        type=positive_int,
         default=None,
         help="fine-tune the supernet's weights this many epochs on the train split",
     )
     e.add_argument(
         "--epochs",
-        type=_whole,
+        type=positive_int,
         default=None,
         help="train the network from scratch this many epochs (needed without a supernet)",
     )

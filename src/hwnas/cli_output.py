@@ -3,6 +3,7 @@ CLI contract (through :func:`hwnas.report.write_outputs`) and the front as a ter
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -163,3 +164,14 @@ def _check_writable(flag: str, path: Path, what: str, fix: str) -> None:
         raise ConfigError(
             f"{flag} {path}: {probe} is not writable (read-only or no permission); {fix}"
         )
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
