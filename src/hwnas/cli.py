@@ -142,6 +142,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     meta = meta_all.get("report")
     if meta is None:
         raise ConfigError(f"{db} has no report settings; run 'hwnas search' into it first")
+    if "gradient" in meta_all:  # a gradient search's weights per epoch, for the report
+        meta = {**meta, "gradient": meta_all["gradient"]}
     charged = sum(t.charged for t in trials)
     summary = summary_of(meta, trials, charged, 0.0, charged)
     summary.pop("this run")

@@ -90,6 +90,7 @@ def write_files(
         diagnostics=diagnostics,
         notes=meta.get("notes", ()),
         reference=reference,
+        gradient=meta.get("gradient"),
     )
 
 

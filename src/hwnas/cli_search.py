@@ -84,6 +84,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     except BaseException:
         backend.close()
         raise
+    if ready:
+        try:
+            ready = _gradient_ready(parts, err, quiet=args.quiet)
+        except BaseException:
+            backend.close()
+            raise
     if not ready:
         backend.close()
         return 130
@@ -101,6 +107,10 @@ def cmd_search(args: argparse.Namespace) -> int:
             "evaluators": [ev.describe() for ev in parts.evaluators],
         }
         store.set_meta({"report": meta})
+        gradient = getattr(parts.strategy, "result", None)
+        if gradient is not None:
+            meta_gradient = gradient.to_dict()
+            store.set_meta({"gradient": meta_gradient})
         write_config_copy(out, args.config, parts)
         done_before = study.n_charged
         stopped: BaseException | None = None
@@ -135,8 +145,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         summary["executor"] = backend.describe()
         diagnostics = study.strategy.diagnostics()
         store.set_meta({"diagnostics": _plain(diagnostics)})
+        report_meta = meta if gradient is None else {**meta, "gradient": meta_gradient}
         outputs = write_files(
-            out, meta, trials, summary, diagnostics=diagnostics, evaluators=parts.evaluators
+            out, report_meta, trials, summary, diagnostics=diagnostics, evaluators=parts.evaluators
         )
         if isinstance(stopped, HwnasError):
             raise stopped
@@ -180,6 +191,47 @@ def _supernet_ready(parts: Any, err: Console, *, quiet: bool) -> bool:
         return False
     if not quiet:
         err.print(escape(describe_result(result)), highlight=False, soft_wrap=True)
+    return True
+
+
+def _gradient_ready(parts: Any, err: Console, *, quiet: bool) -> bool:
+    """Run a gradient strategy's search before the study (resumed from its last epoch, or a
+    finished one reused); False when the user interrupted it."""
+    from hwnas.strategies.differentiable import GradientStrategy
+
+    strategy = parts.strategy
+    if not isinstance(strategy, GradientStrategy):
+        return True
+
+    def show(epoch: dict[str, Any]) -> None:
+        cost = epoch["expected_cost"]
+        tail = "" if cost != cost else f", expected cost {cost:.4g}"  # NaN without a cost model
+        err.print(
+            f"{strategy.method} {epoch['label']}: epoch {epoch['epoch']}/{epoch['epochs']}, "
+            f"loss {epoch['loss']:.4f}, train accuracy {epoch['accuracy']:.3f}{tail}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    strategy.progress = None if quiet else show
+    try:
+        result = strategy.prepare()
+    except KeyboardInterrupt:
+        err.print(
+            f"interrupted: the search's finished epochs are stored in {strategy.search_folder()}; "
+            "re-run the same command to resume",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return False
+    if not quiet:
+        archs = result.ranked_archs()
+        err.print(
+            f"{strategy.method}: search done in {result.wall_s:.1f} s; {len(archs)} derived "
+            f"architecture(s) to evaluate, first {archs[0]}",
+            highlight=False,
+            soft_wrap=True,
+        )
     return True
 
 

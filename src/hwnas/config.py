@@ -293,6 +293,7 @@ def build_parts(
         strategy_name, options = default_strategy_spec(problem)
     check_option_types(STRATEGIES.get(strategy_name), options, f"strategy {strategy_name!r}")
     strategy = create_strategy(strategy_name, **options)
+    _attach_data(strategy, strategy_name, ctx, out_dir)
     # Options a strategy can only check against the problem (e.g. a cheap metric's name) fail
     # here, before a study file exists; the study sets it up again with its own generator.
     strategy.setup(problem, np.random.default_rng(seed))
@@ -330,6 +331,23 @@ def build_parts(
             else SupernetSetup(dir=ctx.supernet_dir, config=ctx.supernet_config)
         ),
     )
+
+
+def _attach_data(
+    strategy: Strategy, name: str, ctx: EvaluatorContext, out_dir: Path | None
+) -> None:
+    """A gradient strategy trains on the config's dataset, in ``out_dir / "gradient"``."""
+    from hwnas.strategies.differentiable import GradientStrategy
+
+    if not isinstance(strategy, GradientStrategy):
+        return
+    if ctx.dataset is None:
+        raise ConfigError(
+            f"strategy {name!r} trains a network on the config's dataset, but there is no "
+            "top-level data: block; add one, e.g. data: {name: mnist}"
+        )
+    folder = None if out_dir is None else Path(out_dir) / "gradient"
+    strategy.attach(ctx.dataset, folder=folder, data_dir=ctx.data_dir)
 
 
 def build_study(

@@ -76,7 +76,7 @@ def _round_trips(space: SearchSpace, arch: Arch) -> None:
 
 
 def test_categorical_spaces_run_the_slot_tests() -> None:
-    assert {"nb201", "fbnet"} <= set(CATEGORICAL)
+    assert {"nb201", "fbnet", "resnet"} <= set(CATEGORICAL)
 
 
 def test_string_round_trip(space, rng) -> None:  # type: ignore[no-untyped-def]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_strategies_conformance import Synthetic
+from test_strategies_conformance import SAMPLING, Synthetic
 
-from hwnas import Objective, Study, create_space, create_strategy, list_strategies
+from hwnas import Objective, Study, create_space, create_strategy
 from hwnas.strategies.moea_bus import MOEABUS
 from hwnas.strategies.nsga2 import NSGA2
 
@@ -34,7 +34,7 @@ def _async_run(strategy: str, *, budget: int, in_flight: int, seed: int = 0) -> 
     return study
 
 
-@pytest.mark.parametrize("strategy", list_strategies())
+@pytest.mark.parametrize("strategy", SAMPLING)
 def test_strategies_with_four_evaluations_in_flight(strategy):
     budget = 24 if strategy in ("thompson", "linas", "optuna") else 60
     study = _async_run(strategy, budget=budget, in_flight=4)

@@ -12,6 +12,7 @@ from hwnas.evaluation.base import Evaluator, MissingArchError
 from hwnas.problem import Problem
 from hwnas.spaces.base import CategoricalSpace
 from hwnas.strategies.base import rank_and_crowding
+from hwnas.strategies.differentiable import GRADIENT_STRATEGIES
 from hwnas.trial import Observation
 
 GAIN = {
@@ -81,7 +82,12 @@ OBJECTIVE_SETS = {
 }
 
 
-@pytest.fixture(params=list_strategies())
+# Gradient strategies train a network and propose a handful of derived architectures; they have
+# their own tests (tests/oneshot/test_relax_search.py, tests/strategies/test_differentiable.py).
+SAMPLING = [s for s in list_strategies() if s not in GRADIENT_STRATEGIES]
+
+
+@pytest.fixture(params=SAMPLING)
 def name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

@@ -50,6 +50,7 @@ def write_outputs(
     diagnostics: Mapping[str, float | str] | None = None,
     notes: Sequence[str] = (),
     reference: pd.DataFrame | None = None,
+    gradient: Mapping[str, object] | None = None,
 ) -> Outputs:
     """Write ``trials.csv``, ``pareto.csv``, ``pareto.png`` and ``report.html`` into ``out_dir``.
 
@@ -69,6 +70,8 @@ def write_outputs(
         reference: the full benchmark table (index: canonical arch strings; columns: at least
             every objective and constraint metric) to score the run against after the fact
             (regret and hypervolume gap over evaluations); no strategy ever sees it.
+        gradient: a gradient search's result (``GradientResult.to_dict()``) to show its
+            architecture weights per epoch; ``None`` leaves that section out.
 
     Raises:
         DataError: when ``reference`` lacks a needed column or holds a non-finite value.
@@ -127,6 +130,7 @@ def write_outputs(
         diagnostics=diagnostics,
         notes=notes,
         ranges=ranges,
+        gradient=gradient,
     )
     tmp_html.replace(files["report.html"])
     return Outputs(trials=frame, pareto=pareto, feasible=feasible, files=files)

@@ -160,6 +160,7 @@ def write_report_html(
     diagnostics: Mapping[str, float | str] | None = None,
     notes: Sequence[str] = (),
     ranges: Mapping[str, AxisRange] | None = None,
+    gradient: Mapping[str, object] | None = None,
 ) -> None:
     """Write a study report as one self-contained HTML file.
 
@@ -177,6 +178,8 @@ def write_report_html(
         diagnostics: the strategy's own figures (e.g. a predictor's rank correlation).
         notes: data notes (e.g. table rows that were excluded), one line each.
         ranges: axis ranges of the Pareto view; ``None`` computes the robust ones.
+        gradient: a gradient search's result dict (``GradientResult.to_dict()``), shown as the
+            "Architecture weights" section; ``None`` leaves the section out.
 
     Example:
         >>> write_report_html(Path("report.html"), title="demo", summary={"seed": "0"},
@@ -264,6 +267,12 @@ def write_report_html(
             )
         parts.append(sections.curves_table(curves))
         body.append(("progress", "Progress over evaluations", "".join(parts)))
+    if gradient is not None:
+        from hwnas.report.trajectory import gradient_section
+
+        gradient_html, gradient_figures = gradient_section(gradient)
+        figures.update(gradient_figures)
+        body.append(("gradient", "Architecture weights", gradient_html))
 
     body.append(
         ("failures", f"Failed trials ({len(failures)})", sections.failures_section(failures))

@@ -9,11 +9,13 @@ from hwnas.spaces.base import Arch, CategoricalSpace, SearchSpace
 from hwnas.spaces.fbnet import FBNetSpace
 from hwnas.spaces.mbv3 import MBV3Space
 from hwnas.spaces.nb201 import NB201Space
+from hwnas.spaces.resnet import ResNetSpace
 
 SPACES: Registry[SearchSpace] = Registry("space")
 SPACES.register("nb201")(NB201Space)
 SPACES.register("fbnet")(FBNetSpace)
 SPACES.register("mbv3")(MBV3Space)
+SPACES.register("resnet")(ResNetSpace)
 
 
 def create_space(name: str, **options: Any) -> SearchSpace:
@@ -32,6 +34,7 @@ __all__ = [
     "FBNetSpace",
     "MBV3Space",
     "NB201Space",
+    "ResNetSpace",
     "SearchSpace",
     "create_space",
     "list_spaces",

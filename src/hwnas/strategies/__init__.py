@@ -12,6 +12,7 @@ from typing import Any
 from hwnas.problem import Problem
 from hwnas.registry import Registry
 from hwnas.strategies.base import SearchExhausted, Strategy, rank_and_crowding
+from hwnas.strategies.differentiable import GRADIENT_STRATEGIES, GradientStrategy
 from hwnas.strategies.evolution import RegularizedEvolution
 from hwnas.strategies.local_search import LocalSearch
 from hwnas.strategies.moea_bus import MOEABUS
@@ -32,6 +33,8 @@ STRATEGIES.register("optuna")(OptunaSampler)
 STRATEGIES.register("linas")(PredictorGuided)
 STRATEGIES.register("moea_bus")(MOEABUS)
 STRATEGIES.register("thompson")(ThompsonPareto)
+for _name, _cls in GRADIENT_STRATEGIES.items():
+    STRATEGIES.register(_name)(_cls)
 
 # Chosen on the NB201 benchmarks (docs/BENCHMARKS.md section 1): MOEA-BUS with its pairwise-SVM
 # surrogate has the lowest median regret of every strategy and peer on 2 of the 5 hardware tasks
@@ -83,6 +86,7 @@ def default_strategy(problem: Problem) -> Strategy:
 __all__ = [
     "NSGA2",
     "STRATEGIES",
+    "GradientStrategy",
     "LocalSearch",
     "RandomSearch",
     "RegularizedEvolution",

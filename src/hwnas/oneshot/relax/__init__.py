@@ -1,0 +1,1 @@
+"""Differentiable architecture search: relaxed spaces, the published methods, their costs."""

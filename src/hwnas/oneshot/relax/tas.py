@@ -1,0 +1,439 @@
+"""TAS: network pruning via transformable architecture search (Dong & Yang, NeurIPS 2019), for
+the CIFAR ResNet of the ``resnet`` space.
+
+TAS searches the width of every layer and the depth of every stage of an unpruned network
+(:mod:`hwnas.oneshot.relax.tas_net`: Gumbel-softmax samples, channel-wise interpolation), with a
+FLOPs loss pulling the expected FLOPs to a target, then trains the derived (pruned) network with
+knowledge distillation from the unpruned one. Settings from the paper and its released code
+(D-X-Y/AutoDL-Projects: ``exps/search-transformable.py``, ``scripts-search/search-shape-cifar.sh``,
+``configs/search-opts/CIFAR.config``):
+
+* weights by SGD (Nesterov momentum 0.9, lr 0.1, weight decay 5e-4, cosine schedule; the code
+  adds 5 warm-up epochs, left out here), architecture logits by Adam (lr 1e-3,
+  betas (0.5, 0.999), weight decay 1e-3), alternating one step each per batch; the weight step
+  minimises the cross-entropy, the architecture step the cross-entropy plus
+  ``flops_weight * L_flops`` on another batch;
+* ``L_flops`` = ``log E[F]`` above ``(1 + tolerance) * target``, ``-log E[F]`` below
+  ``(1 - tolerance) * target``, else 0, where the band is tested on the FLOPs of the argmax
+  architecture (``flop_cur`` in the code) and ``E[F]`` carries the gradient
+  (:func:`~hwnas.oneshot.relax.formulas.tas_flops_loss`); weight 2, tolerance 0.05;
+* Gumbel temperature annealed by a cosine from 5 to 0.1
+  (:func:`~hwnas.oneshot.relax.formulas.tas_tau`);
+* distillation: ``alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE`` with alpha 0.9
+  and T 4 (Hinton et al., 2015, as TAS's ``KD-main.py``).
+
+Data: TAS optimises both the weights and the logits on the training set (its released script
+gives them the two halves of a 50/50 split of the CIFAR training set); here both see the whole
+``train`` split, on two independently shuffled batch streams. ``valid`` only reports accuracy.
+Same seed, same result on CPU at the same thread count (floating-point sums change with it).
+
+Example:
+    >>> from hwnas.data import load_dataset
+    >>> from hwnas.spaces import create_space
+    >>> data = load_dataset({"name": "digits", "limit": 200})
+    >>> space = create_space("resnet", blocks=1, widths=[4, 8, 8], in_channels=1, input_size=8)
+    >>> result = tas_search(space, data, TASConfig(epochs=1, batch_size=64, kd_epochs=1))
+    >>> result.method, result.runs[0].label
+    ('tas', 'flops_ratio=0.5')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hwnas.data import Dataset
+from hwnas.errors import ConfigError
+from hwnas.oneshot.relax.formulas import tas_flops_loss, tas_tau
+from hwnas.oneshot.relax.result import GradientResult, SearchRun
+from hwnas.oneshot.relax.tas_net import (
+    TASNetwork,
+    check_space,
+    derive_archs,
+    uniform_arch,
+    uniform_at_flops,
+)
+from hwnas.registry import closest
+from hwnas.spaces.base import Arch
+from hwnas.spaces.resnet import ResNetSpace
+from hwnas.training import (
+    EpochReport,
+    StepOutput,
+    TrainConfig,
+    TrainingDiverged,
+    build_optimizer,
+    fit,
+    learning_rate,
+)
+
+__all__ = [
+    "TASConfig",
+    "derive_archs",
+    "distill",
+    "kd_loss",
+    "tas_search",
+    "uniform_arch",
+    "uniform_at_flops",
+]
+
+_CALIBRATION = 2000  # training images that re-estimate BatchNorm statistics before scoring
+_INTS = {"epochs": 1, "batch_size": 1, "top_k": 0, "kd_epochs": 1, "seed": 0}
+# name: (low, high, low open, high open); None for no bound
+_FLOATS: dict[str, tuple[float, float | None, bool, bool]] = {
+    "lr": (0.0, None, True, False),
+    "weight_decay": (0.0, None, False, False),
+    "arch_lr": (0.0, None, True, False),
+    "arch_weight_decay": (0.0, None, False, False),
+    "target_flops_ratio": (0.0, 1.0, True, False),
+    "flops_weight": (0.0, None, False, False),
+    "tolerance": (0.0, 1.0, False, True),
+    "tau_max": (0.0, None, True, False),
+    "tau_min": (0.0, None, True, False),
+    "kd_alpha": (0.0, 1.0, False, False),
+    "kd_temperature": (0.0, None, True, False),
+}
+
+
+@dataclass(frozen=True)
+class TASConfig:
+    """Settings of a TAS search and of the distillation after it (defaults: the paper's, with
+    fewer epochs than its 300 of search and 300 of distillation).
+
+    Attributes:
+        epochs: search epochs.
+        batch_size: samples per step (search and distillation; TAS: 256).
+        lr: peak SGD learning rate of the weights (search and distillation).
+        weight_decay: SGD weight decay of conv and linear weights.
+        arch_lr: Adam learning rate of the architecture logits.
+        arch_weight_decay: Adam weight decay of the architecture logits.
+        target_flops_ratio: target FLOPs as a fraction of the unpruned network's, in (0, 1].
+        flops_weight: weight of the FLOPs loss.
+        tolerance: half-width of the band around the target where the FLOPs loss is 0.
+        tau_max, tau_min: Gumbel-softmax temperature at the first and the last epoch.
+        top_k: alternatives to the argmax architecture returned, by joint probability.
+        kd_alpha: weight of the distillation term (``1 - kd_alpha`` on the cross-entropy).
+        kd_temperature: softmax temperature of the distillation term.
+        kd_epochs: distillation epochs.
+        seed: seeds the weights, the logits, the Gumbel draws and the batch order.
+    """
+
+    epochs: int = 30
+    batch_size: int = 256
+    lr: float = 0.1
+    weight_decay: float = 5e-4
+    arch_lr: float = 1e-3
+    arch_weight_decay: float = 1e-3
+    target_flops_ratio: float = 0.5
+    flops_weight: float = 2.0
+    tolerance: float = 0.05
+    tau_max: float = 5.0
+    tau_min: float = 0.1
+    top_k: int = 3
+    kd_alpha: float = 0.9
+    kd_temperature: float = 4.0
+    kd_epochs: int = 30
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        value: Any
+        for name, least in _INTS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ConfigError(
+                    f"tas config: {name} must be an integer >= {least}, got {value!r}"
+                )
+        for name, (low, high, low_open, high_open) in _FLOATS.items():
+            value = getattr(self, name)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            ok = number and math.isfinite(value) and (value > low if low_open else value >= low)
+            if ok and high is not None:
+                ok = value < high if high_open else value <= high
+            if not ok:
+                lo = f"{'(' if low_open else '['}{low:g}"
+                hi = "inf)" if high is None else f"{high:g}{')' if high_open else ']'}"
+                raise ConfigError(
+                    f"tas config: {name} must be a number in {lo}, {hi}, got {value!r}"
+                )
+            object.__setattr__(self, name, float(value))
+        if self.tau_min > self.tau_max:
+            raise ConfigError(
+                f"tas config: tau_min must be <= tau_max, got tau_min={self.tau_min:g} and "
+                f"tau_max={self.tau_max:g}"
+            )
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TASConfig:
+        """A config from a mapping; unknown keys and bad values raise a one-line ConfigError.
+
+        Example:
+            >>> TASConfig.from_dict({"epochs": 5, "target_flops_ratio": 0.3}).target_flops_ratio
+            0.3
+        """
+        if not isinstance(d, Mapping):
+            raise ConfigError(f"tas config must be a mapping, got {type(d).__name__}")
+        allowed = [f.name for f in fields(cls)]
+        for key in d:
+            if key not in allowed:
+                raise ConfigError(f"tas config has no key {key!r}; {closest(str(key), allowed)}")
+        return cls(**dict(d))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def kd_loss(
+    student: torch.Tensor,
+    teacher: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    alpha: float,
+    temperature: float,
+) -> torch.Tensor:
+    """Hinton et al.'s distillation loss as TAS uses it:
+    ``alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * CE``."""
+    soft = F.kl_div(
+        F.log_softmax(student / temperature, dim=1),
+        F.softmax(teacher / temperature, dim=1),
+        reduction="batchmean",
+    )
+    return alpha * temperature**2 * soft + (1 - alpha) * F.cross_entropy(student, targets)
+
+
+def tas_search(
+    space: ResNetSpace,
+    dataset: Dataset,
+    config: TASConfig,
+    *,
+    progress: Callable[[EpochReport], None] | None = None,
+) -> GradientResult:
+    """Search widths and depths of ``space``'s ResNet for ``config.target_flops_ratio`` of the
+    unpruned network's FLOPs (see the module docstring).
+
+    Returns:
+        A :class:`GradientResult` (method ``"tas"``) with one :class:`SearchRun`: the argmax
+        architecture and ``top_k`` alternatives, per epoch (the initial logits first) every
+        slot's probabilities and the expected FLOPs (MMACs), and as metrics: ``train_acc``
+        (the sampled networks on the last epoch's weight batches), ``valid_acc`` (the relaxed
+        network without noise, :meth:`TASNetwork.mean_sample`) and ``derived_valid_acc`` (the
+        argmax network), both with the search weights and re-estimated BatchNorm statistics;
+        the expected, derived, target and unpruned FLOPs (MMACs), the derived parameters and
+        ``wall_s``. ``progress`` gets an :class:`~hwnas.training.EpochReport` after each epoch
+        (its valid figures: the relaxed network's).
+
+    Raises:
+        ConfigError: another space, a dataset that does not fit the space, or a bad config.
+        TrainingDiverged: a loss became NaN or infinite.
+    """
+    _check_inputs(space, dataset, config, "tas_search")
+    x, y = dataset.tensors("train")
+    xv, yv = dataset.tensors("valid")
+    if xv.shape[0] == 0:
+        raise ConfigError("tas_search: the dataset has no valid split; set valid_fraction > 0")
+    started = time.perf_counter()
+    unpruned = space.cheap_metrics(space.full_arch())["flops_m"]
+    target = config.target_flops_ratio * unpruned
+    generator = torch.Generator().manual_seed(config.seed)
+    with torch.random.fork_rng():
+        torch.manual_seed(config.seed)
+        net = TASNetwork(space, generator=generator)
+    train_config = _train_config(config, config.epochs)
+    weights_opt = build_optimizer(net.body, train_config)
+    arch_opt = torch.optim.Adam(
+        net.arch_parameters(),
+        lr=config.arch_lr,
+        betas=(0.5, 0.999),
+        weight_decay=config.arch_weight_decay,
+    )
+    n, batch = x.shape[0], config.batch_size
+    steps = math.ceil(n / batch)
+    trajectory = [net.rows()]
+    expected = [float(net.expected_flops_m().detach())]
+    step, train_acc, valid_acc, lr = 0, 0.0, 0.0, config.lr
+    for epoch in range(config.epochs):
+        epoch_start = time.perf_counter()
+        tau = float(tas_tau(epoch, config.epochs, tau_max=config.tau_max, tau_min=config.tau_min))
+        net.train()
+        order, arch_order = (torch.randperm(n, generator=generator) for _ in range(2))
+        loss_sum, correct = 0.0, 0
+        for b in range(steps):
+            lr = learning_rate(train_config, step, steps)
+            for group in weights_opt.param_groups:
+                group["lr"] = lr
+            index = order[b * batch : (b + 1) * batch]
+            logits = net(x[index], net.sample(tau, generator))
+            loss = F.cross_entropy(logits, y[index])
+            _check_finite(loss, "weight", epoch, config.epochs)
+            weights_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            weights_opt.step()
+            loss_sum += float(loss.detach()) * index.numel()
+            correct += int((logits.detach().argmax(dim=1) == y[index]).sum())
+
+            index = arch_order[b * batch : (b + 1) * batch]
+            ce = F.cross_entropy(net(x[index], net.sample(tau, generator)), y[index])
+            derived = space.cheap_metrics(net.argmax_arch())["flops_m"]
+            flops_loss = tas_flops_loss(
+                net.expected_flops_m(), target, tolerance=config.tolerance, current_flops=derived
+            )
+            arch_loss = ce + config.flops_weight * flops_loss
+            _check_finite(arch_loss, "architecture", epoch, config.epochs)
+            arch_opt.zero_grad(set_to_none=True)
+            arch_loss.backward()
+            arch_opt.step()
+            step += 1
+        train_acc = correct / n
+        valid_loss, valid_acc = net.evaluate(net.mean_sample(), xv, yv, x[:_CALIBRATION])
+        trajectory.append(net.rows())
+        expected.append(float(net.expected_flops_m().detach()))
+        if progress is not None:
+            seconds = time.perf_counter() - epoch_start
+            progress(
+                EpochReport(
+                    epoch=epoch + 1,
+                    epochs=config.epochs,
+                    train_loss=loss_sum / n,
+                    train_acc=train_acc,
+                    valid_loss=valid_loss,
+                    valid_acc=valid_acc,
+                    lr=lr,
+                    seconds=seconds,
+                    eta_seconds=seconds * (config.epochs - epoch - 1),
+                )
+            )
+    archs = derive_archs(space, trajectory[-1], config.top_k)
+    derived_metrics = space.cheap_metrics(archs[0])
+    sample = net.hard(list(space.encode(archs[0])))
+    _, derived_acc = net.evaluate(sample, xv, yv, x[:_CALIBRATION])
+    wall = time.perf_counter() - started
+    run = SearchRun(
+        label=f"flops_ratio={config.target_flops_ratio:g}",
+        archs=[space.to_string(a) for a in archs],
+        slots=list(space.slot_names),
+        choices=[list(c) for c in space.slots],
+        trajectory=trajectory,
+        expected_cost=expected,
+        metrics={
+            "train_acc": train_acc,
+            "valid_acc": valid_acc,
+            "derived_valid_acc": derived_acc,
+            "expected_flops_m": expected[-1],
+            "derived_flops_m": derived_metrics["flops_m"],
+            "derived_params_m": derived_metrics["params_m"],
+            "target_flops_m": target,
+            "unpruned_flops_m": unpruned,
+            "wall_s": wall,
+        },
+    )
+    return GradientResult(
+        method="tas",
+        options=config.to_dict(),
+        runs=[run],
+        cost={
+            "metric": "flops_m",
+            "unit": "MMACs",
+            "source": {"kind": "flops", "rows": 0, "device_rows": 0},
+        },
+        wall_s=wall,
+        key=_key(space, dataset, config),
+    )
+
+
+def distill(
+    space: ResNetSpace, arch: Arch | str, dataset: Dataset, teacher: nn.Module, config: TASConfig
+) -> tuple[nn.Module, float]:
+    """Train the pruned network of ``arch`` from scratch with distillation from ``teacher``
+    (the trained unpruned network; TAS's ``Simple-KD``) for ``config.kd_epochs`` epochs through
+    :func:`hwnas.training.fit` (SGD, cosine schedule, no label smoothing).
+
+    Returns:
+        ``(student, valid_accuracy)``; the teacher is left in the train/eval mode it had.
+    """
+    _check_inputs(space, dataset, config, "distill")
+    if not isinstance(teacher, nn.Module):
+        raise ConfigError(
+            f"distill: teacher must be a torch.nn.Module, got {type(teacher).__name__}"
+        )
+    arch = space.from_string(arch) if isinstance(arch, str) else space.validate(arch)
+    with torch.random.fork_rng():
+        torch.manual_seed(config.seed)
+        student = space.build_network(arch)
+    alpha, temperature = config.kd_alpha, config.kd_temperature
+
+    def step(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, _: nn.Module) -> StepOutput:
+        with torch.no_grad():
+            soft = teacher(xb)
+        logits = model(xb)
+        loss = kd_loss(logits, soft, yb, alpha=alpha, temperature=temperature)
+        loss.backward()
+        correct = int((logits.detach().argmax(dim=1) == yb).sum())
+        return StepOutput(float(loss.detach()), correct, int(yb.shape[0]))
+
+    modes = [(m, m.training) for m in teacher.modules()]
+    teacher.eval()
+    try:
+        result = fit(
+            student,
+            dataset.tensors("train"),
+            dataset.tensors("valid"),
+            config=_train_config(config, config.kd_epochs),
+            step=step,
+        )
+    finally:
+        for module, mode in modes:
+            module.training = mode
+    return student, float(result.valid_acc or 0.0)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _check_inputs(space: ResNetSpace, dataset: Dataset, config: TASConfig, func: str) -> None:
+    check_space(space)
+    if not isinstance(config, TASConfig):
+        raise ConfigError(f"{func}: config must be a TASConfig, got {type(config).__name__}")
+    shape, classes = tuple(dataset.input_shape), dataset.num_classes
+    if shape != space.input_shape or classes != space.num_classes:
+        c, h, _ = shape
+        raise ConfigError(
+            f"{func}: the dataset has inputs {shape} and {classes} classes, the space "
+            f"{space.input_shape} and {space.num_classes}; create the space with "
+            f"in_channels={c}, input_size={h}, num_classes={classes}"
+        )
+    if shape[1] != shape[2]:
+        raise ConfigError(f"{func}: the resnet space needs square inputs, got {shape}")
+
+
+def _train_config(config: TASConfig, epochs: int) -> TrainConfig:
+    return TrainConfig(
+        epochs=epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        label_smoothing=0.0,
+        seed=config.seed,
+    )
+
+
+def _check_finite(loss: torch.Tensor, what: str, epoch: int, epochs: int) -> None:
+    if not math.isfinite(float(loss.detach())):
+        raise TrainingDiverged(
+            f"tas_search diverged: {what} loss {float(loss.detach())} at epoch {epoch + 1}/"
+            f"{epochs}; lower lr or arch_lr"
+        )
+
+
+def _key(space: ResNetSpace, dataset: Dataset, config: TASConfig) -> str:
+    what = {
+        "method": "tas",
+        "options": config.to_dict(),
+        "space": {"name": space.name, "options": space.options},
+        "data": dataset.provenance(),
+    }
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]

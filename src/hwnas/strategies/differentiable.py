@@ -1,0 +1,286 @@
+"""Gradient-based strategies: DARTS, PC-DARTS, sharpDARTS, RARTS, GDAS, FBNet, ProxylessNAS, TAS.
+
+Each trains one relaxed network whose architecture weights learn with its weights (see
+:mod:`hwnas.oneshot.relax` for the methods, their papers and defaults), then proposes what it
+derived: the argmax architecture of every run (one run per latency weight of a sweep), then the
+next most probable ones (``top_k``). The study evaluates them with the config's evaluators, so
+on NB201 the benchmark table scores what the search found, which the search never read.
+
+The search needs data: ``hwnas search`` hands it the config's ``data:`` block and a folder under
+its output folder, trains before the study starts (resuming a killed search from its last epoch,
+reusing a finished one), and stores the trajectory for the report. In Python, call
+:meth:`GradientStrategy.attach` before the study runs; the first :meth:`ask` trains.
+
+Strategies see only what the study tells them: the search reads its proxy data and, when its
+options name one, a hardware cost model (the space's FLOPs, a calibrated predictor or LUT of this
+CPU, or a sample of a device table whose size it records).
+
+Example (a config)::
+
+    space: nb201
+    data: {name: mnist}
+    strategy: {name: gdas, epochs: 10, channels: 8, cells: 1, top_k: 3}
+    evaluators: [{nb201: {dataset: cifar10}}]
+    objectives: [{metric: accuracy, direction: maximize}]
+    budget: {evaluations: 3}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from hwnas.errors import ConfigError
+from hwnas.spaces.base import Arch
+from hwnas.strategies.base import SearchExhausted, Strategy
+from hwnas.trial import Observation
+
+log = logging.getLogger(__name__)
+
+RELAXABLE_SPACES: tuple[str, ...] = ("nb201",)
+_SEED_LIMIT = 2**31 - 1
+
+
+class GradientStrategy(Strategy):
+    """A differentiable search run once, then asked for its derived architectures in order.
+
+    Options: the method's (see :func:`hwnas.oneshot.relax.methods.method_settings`), e.g.
+    ``epochs``, ``channels``, ``cells``, ``top_k``, ``cost``, ``latency_weight(s)``, ``target``.
+    """
+
+    method: ClassVar[str] = ""
+    spaces: ClassVar[tuple[str, ...]] = RELAXABLE_SPACES
+
+    def __init__(self, **options: Any) -> None:
+        from hwnas.errors import require_torch
+
+        require_torch(f"strategy {self.method!r}")
+        self.settings = self.make_settings(options)
+        self._dataset: Any = None
+        self._folder: Path | None = None
+        self._data_dir: Path | None = None
+        self.progress: Callable[[dict[str, Any]], None] | None = None
+        self.result: Any = None
+        self._queue: list[str] | None = None
+        self._next = 0
+
+    def make_settings(self, options: dict[str, Any]) -> Any:
+        """The method's checked settings from the strategy's options."""
+        from hwnas.oneshot.relax.methods import method_settings
+
+        return method_settings(self.method, options)
+
+    def attach(
+        self,
+        dataset: Any,
+        *,
+        folder: Path | None = None,
+        data_dir: Path | None = None,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        """Give the search its data (a :class:`hwnas.data.Dataset`), the folder its checkpoints
+        and result live in (none: in memory), the folder device tables are read from, and a
+        per-epoch progress callback (also settable as ``progress``)."""
+        self._dataset = dataset
+        self._folder = folder
+        self._data_dir = data_dir
+        self.progress = progress
+
+    def on_setup(self) -> None:
+        space = self.problem.space
+        if space.name not in self.spaces:
+            raise ConfigError(
+                f"strategy {self.method!r} relaxes the {', '.join(self.spaces)} space; the "
+                f"space is {space.name!r}: use space: {self.spaces[0]}, or a sampling strategy"
+            )
+        self.seed = int(self.rng.integers(_SEED_LIMIT))
+        self._queue, self._next = None, 0
+
+    # -- the search ------------------------------------------------------------------------------
+    def search_key(self) -> str:
+        """Fingerprint of what the search depends on: method, settings, space, data, seed."""
+        data = None if self._dataset is None else self._dataset.provenance()
+        text = json.dumps(
+            {
+                "method": self.method,
+                "settings": self.settings.to_dict(),
+                "space": self.problem.space.options,
+                "data": data,
+                "seed": self.seed,
+                "version": 1,
+            },
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def search_folder(self) -> Path | None:
+        """Where this search's checkpoints and result live (None in memory)."""
+        if self._folder is None:
+            return None
+        return self._folder / f"{self.method}-{self.search_key()[:12]}"
+
+    def prepare(self) -> Any:
+        """Run (or resume, or reload) the search; returns its
+        :class:`~hwnas.oneshot.relax.result.GradientResult`."""
+        if self.result is not None:
+            return self.result
+        if self._dataset is None:
+            raise ConfigError(
+                f"strategy {self.method!r} trains a network and has no data: add a data: block "
+                "to the config (e.g. data: {name: mnist}), or call attach(dataset) in Python"
+            )
+        from hwnas.oneshot.relax.result import GradientResult
+
+        key = self.search_key()
+        folder = self.search_folder()
+        if folder is not None:
+            stored = GradientResult.load(folder)
+            if stored is not None and stored.key == key:
+                self.result = stored
+                return stored
+        start = time.perf_counter()
+        result = self.search(folder)
+        result.wall_s = time.perf_counter() - start
+        result.key = key
+        if folder is not None:
+            result.save(folder)
+        self.result = result
+        return result
+
+    def search(self, folder: Path | None) -> Any:
+        """Run the method (resuming from ``folder``); returns its ``GradientResult``."""
+        import numpy as np
+
+        from hwnas.oneshot.relax.cost import slot_cost_from_spec
+        from hwnas.oneshot.relax.result import GradientResult
+        from hwnas.oneshot.relax.search import run_search
+
+        s = self.settings
+        cost = None
+        if s.cost is not None:
+            cost = slot_cost_from_spec(
+                self.problem.space,
+                s.cost,
+                rng=np.random.default_rng(self.seed),
+                data_dir=self._data_dir,
+            )
+        runs = []
+        for i, weight in enumerate(s.weights_to_sweep()):
+            runs.append(
+                run_search(
+                    self.problem.space,
+                    self._dataset,
+                    s,
+                    cost=cost,
+                    latency_weight=weight,
+                    seed=self.seed,
+                    label=f"latency_weight={weight:g}",
+                    folder=None if folder is None else folder / f"run-{i}",
+                    progress=self.progress,
+                )
+            )
+        return GradientResult(
+            method=self.method,
+            options=s.to_dict(),
+            runs=runs,
+            cost=None if cost is None else cost.to_dict(),
+        )
+
+    # -- ask / tell ------------------------------------------------------------------------------
+    def ask(self) -> Arch:
+        if self._queue is None:
+            self._queue = self.prepare().ranked_archs()
+        if self._next >= len(self._queue):
+            raise SearchExhausted(
+                f"{self.method}: all {len(self._queue)} derived architectures were asked; raise "
+                "top_k or add latency_weights for more"
+            )
+        text = self._queue[self._next]
+        self._next += 1
+        return self.problem.space.from_string(text)
+
+    def tell(self, observation: Observation) -> None:
+        """Gradient methods do not learn from evaluations: the study scores what they derived."""
+
+    def diagnostics(self) -> dict[str, float | str]:
+        if self.result is None:
+            return {}
+        out: dict[str, float | str] = {"search wall s": round(self.result.wall_s, 1)}
+        for run in self.result.runs:
+            free = run.metrics.get("parameter_free_edges")
+            if free is not None:
+                out[f"{run.label}: parameter-free edges"] = free
+        if self.result.cost is not None:
+            src = self.result.cost.get("source") or {}
+            out["cost model"] = f"{self.result.cost.get('metric')} ({src.get('kind', 'unknown')})"
+            out["device table rows read"] = float(
+                src.get("rows", 0) if src.get("kind") == "table" else 0
+            )
+        return out
+
+
+def _named(method: str, doc: str) -> type[GradientStrategy]:
+    return type(
+        f"{method.title().replace('_', '')}Strategy",
+        (GradientStrategy,),
+        {"method": method, "__doc__": doc, "__module__": __name__},
+    )
+
+
+DARTS = _named("darts", "DARTS (Liu et al., ICLR 2019); ``order: 2`` for the unrolled step.")
+PCDARTS = _named("pc_darts", "PC-DARTS (Xu et al., ICLR 2020): partial channels, edge norm.")
+SharpDARTS = _named("sharpdarts", "sharpDARTS (Hundt et al., 2019): cosine power, max-W.")
+RARTS = _named("rarts", "RARTS (Xin et al., 2021): relaxed single-level, two networks.")
+GDAS = _named("gdas", "GDAS (Dong & Yang, CVPR 2019): Gumbel top-1, tau 10 -> 0.1.")
+FBNet = _named("fbnet", "FBNet (Wu et al., CVPR 2019): Gumbel softmax, CE * a * log(LAT)^b.")
+Proxyless = _named("proxyless", "ProxylessNAS (Cai et al., ICLR 2019): binarized paths.")
+
+
+class TASStrategy(GradientStrategy):
+    """TAS (Dong & Yang, NeurIPS 2019): learnable widths and depths of the ``resnet`` space under
+    a FLOPs target (options: :class:`hwnas.oneshot.relax.tas.TASConfig` keys but ``seed``, which
+    comes from the study). Its derived networks are evaluated by the config's evaluators (e.g.
+    ``train``); distillation from the unpruned network is
+    :func:`hwnas.oneshot.relax.tas.distill`."""
+
+    method = "tas"
+    spaces = ("resnet",)
+
+    def make_settings(self, options: dict[str, Any]) -> Any:
+        from hwnas.oneshot.relax.tas import TASConfig
+
+        if "seed" in options:
+            raise ConfigError("tas: the seed comes from the study's seed; remove the seed option")
+        return TASConfig.from_dict(options)
+
+    def search(self, folder: Path | None) -> Any:
+        import dataclasses
+
+        from hwnas.oneshot.relax.tas import tas_search
+
+        def report(epoch: Any) -> None:
+            if self.progress is not None:
+                self.progress(
+                    {
+                        "label": f"flops_ratio={self.settings.target_flops_ratio:g}",
+                        "epoch": epoch.epoch,
+                        "epochs": epoch.epochs,
+                        "loss": epoch.train_loss,
+                        "accuracy": epoch.train_acc,
+                        "expected_cost": float("nan"),
+                    }
+                )
+
+        config = dataclasses.replace(self.settings, seed=self.seed)
+        return tas_search(self.problem.space, self._dataset, config, progress=report)
+
+
+GRADIENT_STRATEGIES: dict[str, type[GradientStrategy]] = {
+    c.method: c for c in (DARTS, PCDARTS, SharpDARTS, RARTS, GDAS, FBNet, Proxyless, TASStrategy)
+}

@@ -1,0 +1,181 @@
+"""The gradient search loop on digits at toy sizes: every method runs, derives valid NB201 cells,
+is deterministic and resumes after a kill; the hardware term moves the derived cost; the
+derivation and ProxylessNAS's gate gradients are exact."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hwnas.data import load_dataset
+from hwnas.errors import ConfigError
+from hwnas.oneshot.relax.arch import ArchParams, draw
+from hwnas.oneshot.relax.cost import slot_cost_from_spec
+from hwnas.oneshot.relax.derive import top_k
+from hwnas.oneshot.relax.methods import METHODS, method_settings
+from hwnas.oneshot.relax.search import run_search
+from hwnas.spaces import NB201Space
+
+TOY = {"epochs": 2, "channels": 4, "cells": 1, "batch_size": 128, "top_k": 3}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny networks: two threads on a busy machine are slower
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset({"name": "digits"})
+
+
+@pytest.fixture(scope="module")
+def flops_cost():
+    return slot_cost_from_spec(
+        NB201Space(), {"source": "flops", "rows": 60}, rng=np.random.default_rng(0)
+    )
+
+
+def _settings(method: str, **extra):
+    options = {**TOY, **extra}
+    if method in ("fbnet", "pc_darts"):
+        options.setdefault("warmup_epochs", 1)
+    if method in ("fbnet", "proxyless"):
+        options.setdefault("cost", {"source": "flops"})
+    return method_settings(method, options)
+
+
+@pytest.mark.parametrize("method", [*METHODS, "darts-2"])
+def test_every_method_derives_valid_cells(method, digits, flops_cost):
+    name, _, order = method.partition("-")
+    s = _settings(name, **({"order": 2} if order else {}))
+    cost = flops_cost if s.cost is not None else None
+    run = run_search(
+        NB201Space(),
+        digits,
+        s,
+        cost=cost,
+        latency_weight=s.weights_to_sweep()[0],
+        seed=1,
+        label="x",
+    )
+    space = NB201Space()
+    assert len(run.archs) == 3 == len(set(run.archs))
+    for text in run.archs:
+        assert space.to_string(space.from_string(text)) == text
+    assert len(run.trajectory) == s.epochs + 1
+    for epoch in run.trajectory:
+        assert len(epoch) == 6
+        assert all(abs(sum(p) - 1.0) < 1e-4 for p in epoch)
+    assert run.trajectory[-1] != run.trajectory[0]  # the architecture weights learned
+    assert 0 <= run.metrics["parameter_free_edges"] <= 6
+    assert 0.0 <= run.metrics["valid_accuracy"] <= 1.0
+    if cost is not None:
+        assert run.metrics["derived_cost"] == pytest.approx(
+            cost.predict(space.from_string(run.archs[0]))
+        )
+
+
+def test_same_seed_same_result_and_resume_after_kill(digits, tmp_path):
+    s = _settings("pc_darts", epochs=3)
+    space = NB201Space()
+    straight = run_search(space, digits, s, cost=None, latency_weight=0.0, seed=3, label="x")
+
+    def kill_after_first(epoch):
+        if epoch["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    folder = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_search(space, digits, s, cost=None, latency_weight=0.0, seed=3, label="x",
+                   folder=folder, progress=kill_after_first)  # fmt: skip
+    assert (folder / "checkpoint.pt").is_file()
+    epochs = []
+    resumed = run_search(space, digits, s, cost=None, latency_weight=0.0, seed=3, label="x",
+                         folder=folder, progress=epochs.append)  # fmt: skip
+    assert [e["epoch"] for e in epochs] == [2, 3]  # epoch 1 was not run again
+    assert resumed.archs == straight.archs
+    assert resumed.trajectory == straight.trajectory
+    again = run_search(space, digits, s, cost=None, latency_weight=0.0, seed=3, label="x")
+    assert again.trajectory == straight.trajectory
+
+
+def test_latency_weight_lowers_the_derived_cost(digits, flops_cost):
+    space = NB201Space()
+    costs = []
+    for weight in (0.0, 3.0):
+        s = _settings("darts", epochs=3, cost={"source": "flops"}, arch_lr=3e-2)
+        run = run_search(
+            space, digits, s, cost=flops_cost, latency_weight=weight, seed=0, label="w"
+        )
+        costs.append((run.metrics["expected_cost"], run.metrics["derived_cost"]))
+    assert costs[1][0] < costs[0][0]
+    assert costs[1][1] <= costs[0][1]
+
+
+def test_top_k_matches_brute_force():
+    rng = np.random.default_rng(0)
+    probs = [rng.dirichlet(np.ones(n)) for n in (3, 4, 2, 5)]
+    every = sorted(
+        itertools.product(*(range(len(p)) for p in probs)),
+        key=lambda t: -np.prod([p[j] for p, j in zip(probs, t)]),
+    )
+    assert top_k(probs, 7) == every[:7]
+
+
+def test_binary_gates_give_binaryconnect_gradients():
+    gen = torch.Generator().manual_seed(0)
+    params = ArchParams([5], generator=gen)
+    with torch.no_grad():
+        params.alpha[0].copy_(torch.tensor([0.3, -0.2, 0.9, 0.1, -0.5]))
+    sample, _ = draw("binary", params, generator=gen, for_arch=True)
+    two = sample.active[0]
+    values = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])  # dL/dg_j = values[j] for L = sum g_j v_j
+    (sample.weights[0] * values).sum().backward()
+    q = torch.softmax(params.alpha[0].detach()[two], dim=0)
+    grad = params.alpha[0].grad
+    for i, ti in enumerate(two):
+        want = sum(float(values[tj] * q[j] * (float(i == j) - q[i])) for j, tj in enumerate(two))
+        assert float(grad[ti]) == pytest.approx(want, abs=1e-6)
+    assert sorted(float(v) for v in sample.weights[0].detach()) == [0, 0, 0, 0, 1]
+
+
+@pytest.mark.parametrize(
+    ("method", "options", "text"),
+    [
+        ("darts", {"epochs": 2, "warmup_epochs": 2}, "warmup_epochs (2) must be fewer than epochs"),
+        ("darts", {"latency_weight": 0.5}, "needs a cost model"),
+        ("fbnet", {}, "its loss is latency-aware and needs a cost model"),
+        ("gdas", {"partial_k": 4}, "unknown option 'partial_k'"),
+        ("darts", {"latency_weights": 0.5, "cost": {"source": "flops"}}, "must be a list"),
+        ("darts", {"order": 3}, "order must be 1"),
+        ("pc_darts", {"channels": 6}, "multiple of partial_k"),
+        ("proxyless", {"form": "mul", "cost": {"source": "flops"}}, "form must be one of"),
+        ("darts", {"cost": "flops"}, "cost must be a mapping"),
+    ],
+)
+def test_bad_options_name_the_problem(method, options, text):
+    with pytest.raises(ConfigError, match="^" + method) as info:
+        method_settings(method, options)
+    assert text in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_result_round_trips(digits, tmp_path):
+    from hwnas.oneshot.relax.result import GradientResult
+
+    s = _settings("gdas")
+    run = run_search(NB201Space(), digits, s, cost=None, latency_weight=0.0, seed=0, label="x")
+    result = GradientResult(method="gdas", options=s.to_dict(), runs=[run], key="k")
+    result.save(tmp_path)
+    back = GradientResult.load(tmp_path)
+    assert back == result
+    data = json.loads((tmp_path / "result.json").read_text())
+    assert data["format"] == "hwnas-gradient-search"

@@ -1,0 +1,160 @@
+"""Gradient strategies in a study and through ``hwnas search``: the derived cells are evaluated
+and stored, the trajectory reaches the report, a finished search is reused, bad configs fail
+with one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from hwnas import Objective, Study, create_space, create_strategy
+from hwnas.cli import main
+from hwnas.data import load_dataset
+from hwnas.errors import ConfigError
+from hwnas.evaluation.base import Evaluator
+
+TOY = {"epochs": 2, "channels": 4, "cells": 1, "batch_size": 128}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny networks: two threads on a busy machine are slower
+    yield
+    torch.set_num_threads(threads)
+
+
+class CheapMetrics(Evaluator):
+    def __init__(self, space) -> None:  # type: ignore[no-untyped-def]
+        self.space = space
+
+    def metrics(self) -> tuple[str, ...]:
+        return ("score",)
+
+    def evaluate(self, arch):  # type: ignore[no-untyped-def]
+        return {"score": self.space.cheap_metrics(arch)["flops_m"]}
+
+
+def test_study_evaluates_the_derived_cells_then_stops(tmp_path):
+    space = create_space("nb201")
+    strategy = create_strategy("gdas", **TOY, top_k=2)
+    strategy.attach(load_dataset({"name": "digits"}), folder=tmp_path)
+    study = Study(
+        space=space,
+        evaluators=[CheapMetrics(space)],
+        objectives=[Objective("score", "maximize")],
+        strategy=strategy,
+        seed=0,
+    )
+    study.optimize(budget=10)
+    archs = [t.arch for t in study.trials]
+    assert archs == strategy.result.ranked_archs() and len(archs) == 2
+    folder = strategy.search_folder()
+    assert (folder / "result.json").is_file()
+    assert (folder / "run-0" / "checkpoint.pt").is_file()
+
+
+def test_tas_strategy_searches_the_resnet_space():
+    space = create_space("resnet", input_size=8, in_channels=1, blocks=2)
+    strategy = create_strategy("tas", epochs=1, batch_size=128, top_k=2, target_flops_ratio=0.4)
+    strategy.attach(load_dataset({"name": "digits"}))
+    study = Study(
+        space=space,
+        evaluators=[CheapMetrics(space)],
+        objectives=[Objective("score", "minimize")],
+        strategy=strategy,
+        seed=0,
+    )
+    study.optimize(budget=5)
+    assert len(study.trials) >= 1
+    full = space.cheap_metrics(space.from_string(space.to_string(_full(space))))["flops_m"]
+    assert all(t.metrics["score"] < full for t in study.trials)
+
+
+def test_a_space_without_relaxation_is_refused():
+    space = create_space("fbnet")
+    with pytest.raises(ConfigError, match="relaxes the nb201 space; the space is 'fbnet'"):
+        Study(
+            space=space,
+            evaluators=[CheapMetrics(space)],
+            objectives=[Objective("score", "maximize")],
+            strategy=create_strategy("darts", **TOY),
+        )
+
+
+def _full(space):  # type: ignore[no-untyped-def]
+    return {"ops": [choices[-1] for choices in space.slots]}
+
+
+def _config(tmp: Path, data_dir: Path, **strategy) -> Path:  # type: ignore[no-untyped-def]
+    config = {
+        "space": "nb201",
+        "data": {"name": "digits"},
+        "data_dir": str(data_dir),
+        "strategy": {"name": "darts", **TOY, "top_k": 2, **strategy},
+        "evaluators": [{"nb201": {"dataset": "cifar10"}}],
+        "objectives": [
+            {"metric": "accuracy", "direction": "maximize"},
+            {"metric": "latency_ms@raspi4", "direction": "minimize"},
+        ],
+        "budget": {"evaluations": 4},
+    }
+    path = tmp / "study.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_search_command_stores_the_trajectory_and_reuses_the_search(
+    capsys, tmp_path, synthetic_nb201_dir
+):
+    cfg = _config(tmp_path, synthetic_nb201_dir, cost={"source": "flops"}, latency_weights=[0, 2])
+    out = tmp_path / "out"
+    assert main(["search", str(cfg), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "darts latency_weight=2: epoch 2/2" in err
+    trials = pd.read_csv(out / "trials.csv")
+    result = json.loads(next((out / "gradient").glob("darts-*/result.json")).read_text())
+    assert list(trials["arch"]) == _ranked(result)[:4]
+    assert [r["label"] for r in result["runs"]] == ["latency_weight=0", "latency_weight=2"]
+    html = (out / "report.html").read_text()
+    assert "Architecture weights" in html and "fig-arch-1" in html
+    # A second run reuses the finished search: no epoch is trained again.
+    assert main(["search", str(cfg), "--out", str(out)]) == 0
+    assert "epoch" not in capsys.readouterr().err
+
+
+def _ranked(result) -> list[str]:  # type: ignore[no-untyped-def]
+    out: list[str] = []
+    for i in range(max(len(r["archs"]) for r in result["runs"])):
+        for run in result["runs"]:
+            if i < len(run["archs"]) and run["archs"][i] not in out:
+                out.append(run["archs"][i])
+    return out
+
+
+@pytest.mark.parametrize(
+    ("change", "text"),
+    [
+        ({"data": None}, "trains a network on the config's dataset, but there is no"),
+        ({"strategy": {"name": "fbnet", "epochs": 2, "warmup_epochs": 0}}, "needs a cost model"),
+        ({"strategy": {"name": "darts", "epoch": 2}}, "unknown option 'epoch'"),
+    ],
+)
+def test_bad_configs_fail_with_one_line(capsys, tmp_path, synthetic_nb201_dir, change, text):
+    cfg = _config(tmp_path, synthetic_nb201_dir)
+    data = yaml.safe_load(cfg.read_text())
+    for key, value in change.items():
+        if value is None:
+            data.pop(key)
+        else:
+            data[key] = value
+    cfg.write_text(yaml.safe_dump(data))
+    assert main(["search", str(cfg), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert text in err and len(err.splitlines()) == 1 and err.startswith("error:")
+    assert not (tmp_path / "out").exists()
