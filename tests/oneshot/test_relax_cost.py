@@ -99,9 +99,7 @@ def test_table_source_records_the_rows_it_read(space: NB201Space) -> None:
     assert (cost.metric, cost.unit) == ("latency_ms@raspi4", "ms")
     assert cost.source["kind"] == "table" and cost.source["device"] == "raspi4"
     assert cost.source["rows"] == 60
-    assert (
-        cost.source["cv_spearman"] > 0.8
-    )  # measured 0.838 with seed 0 (0.84-0.93 over seeds 0-4)
+    assert cost.source["cv_spearman"] > 0.8  # measured 0.838 with seed 0 (0.84-0.93 over seeds 0-4)
 
 
 def test_predictor_and_lut_sources_name_their_device(space: NB201Space, tmp_path: Path) -> None:
@@ -145,9 +143,7 @@ def test_bad_specs_fail_with_one_line(space: NB201Space, spec: dict, message: st
 def test_a_missing_table_device_is_named(space: NB201Space, synthetic_nb201_dir: Path) -> None:
     spec = {"source": "table", "device": "raspi5"}
     with pytest.raises(ConfigError, match=r"no device 'raspi5'; did you mean 'raspi4'"):
-        slot_cost_from_spec(
-            space, spec, rng=np.random.default_rng(0), data_dir=synthetic_nb201_dir
-        )
+        slot_cost_from_spec(space, spec, rng=np.random.default_rng(0), data_dir=synthetic_nb201_dir)
 
 
 def test_bad_inputs_to_the_fit(space: NB201Space) -> None:
