@@ -174,7 +174,7 @@ class GradientStrategy(Strategy):
         for i, weight in enumerate(s.weights_to_sweep()):
             runs.append(
                 run_search(
-                    self.problem.space,
+                    self.problem.space,  # type: ignore[arg-type]  # on_setup checked: nb201
                     self._dataset,
                     s,
                     cost=cost,
@@ -278,7 +278,8 @@ class TASStrategy(GradientStrategy):
                 )
 
         config = dataclasses.replace(self.settings, seed=self.seed)
-        return tas_search(self.problem.space, self._dataset, config, progress=report)
+        space = self.problem.space  # on_setup checked: resnet
+        return tas_search(space, self._dataset, config, progress=report)  # type: ignore[arg-type]
 
 
 GRADIENT_STRATEGIES: dict[str, type[GradientStrategy]] = {

@@ -215,7 +215,7 @@ def _step(
 
 
 def _lr(s: MethodSettings, step: int, total: int) -> float:
-    return cosine_power_lr(step, total, s.lr, s.lr_min, power=s.lr_power)
+    return float(cosine_power_lr(step, total, s.lr, s.lr_min, power=s.lr_power))
 
 
 def _tau(s: MethodSettings, epoch: int) -> float:

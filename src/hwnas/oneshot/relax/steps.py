@@ -8,6 +8,7 @@ The loop (:mod:`hwnas.oneshot.relax.search`) owns the data, the schedules and th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -61,10 +62,12 @@ def hardware_loss(ctx: StepContext, ce: torch.Tensor, weights: list[torch.Tensor
     expected = cost.expected(weights)
     lw = ctx.latency_weight
     if s.method == "fbnet":
-        loss = fbnet_loss(ce, expected.clamp(min=_LOG_FLOOR), a=s.a, b=lw)
+        loss = torch.as_tensor(fbnet_loss(ce, expected.clamp(min=_LOG_FLOOR), a=s.a, b=lw))
     elif s.method == "proxyless":
         lat = expected.clamp(min=_LOG_FLOOR) if s.form == "mul#log" else expected
-        loss = proxyless_loss(ce, lat, ctx.reference, form=s.form, alpha=s.a, beta=lw, lam=lw)
+        loss = torch.as_tensor(
+            proxyless_loss(ce, lat, ctx.reference, form=s.form, alpha=s.a, beta=lw, lam=lw)
+        )
     else:
         loss = ce + lw * expected / ctx.reference
     if s.target is not None:
@@ -127,8 +130,8 @@ def unrolled_arch_step(
     loss_v = hardware_loss(ctx, ce, cw)
     both = torch.autograd.grad(loss_v, arch + weights, allow_unused=True)
     d_arch, d_w = both[: len(arch)], both[len(arch) :]
-    norm = torch.sqrt(sum((g**2).sum() for g in d_w if g is not None))
-    eps = 0.01 / max(float(norm), 1e-12)
+    norm = math.sqrt(sum(float((g**2).sum()) for g in d_w if g is not None))
+    eps = 0.01 / max(norm, 1e-12)
 
     def train_grad(sign: float) -> tuple[torch.Tensor | None, ...]:
         with torch.no_grad():

@@ -1,0 +1,206 @@
+"""Differentiable search on NB201, scored by the benchmark table: fidelity and latency control.
+
+``fidelity``: every method searches the NB201 cell on proxy data that ships here (MNIST-5k),
+then the derived cell (argmax) is looked up in the NB201 table: CIFAR-10 / CIFAR-100 /
+ImageNet16-120 test accuracy (200 epochs), which the search never saw. Reports per method the
+mean +- std over seeds, the parameter-free edges (DARTS's known collapse: all six skip-connect),
+and wall time.
+
+``hardware``: one method with a device's latency in the loss, the cost fitted on ``--rows`` rows
+of that device's NB201 latency table (the only table rows the search reads): a sweep of latency
+weights (does the derived cell's table latency fall as the weight rises?) and, with
+``--target``, whether the derived cell is at or below the target + 10 %.
+
+    python benchmarks/nb201_gradient.py fidelity --seeds 0 1 2 --epochs 10 \\
+        --out benchmarks/results/nb201_gradient_fidelity
+    python benchmarks/nb201_gradient.py hardware --method proxyless --device raspi4 \\
+        --weights 0 0.3 1 3 --seeds 0 1 2 --out benchmarks/results/nb201_gradient_hardware
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hwnas.data import load_dataset
+from hwnas.evaluation import EvaluatorContext, create_evaluator
+from hwnas.problem import Objective, Problem
+from hwnas.spaces import NB201Space
+from hwnas.strategies import create_strategy
+
+DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
+METHODS = ("darts", "darts-2", "pc_darts", "sharpdarts", "rarts", "gdas", "fbnet", "proxyless")
+
+
+def _search(method: str, options: dict[str, Any], dataset: Any, seed: int) -> Any:
+    name, _, order = method.partition("-")
+    if order:
+        options = {**options, "order": int(order)}
+    strategy = create_strategy(name, **options)
+    strategy.attach(dataset)
+    problem = Problem(NB201Space(), (Objective("accuracy", "maximize"),))
+    strategy.setup(problem, np.random.default_rng(seed))
+    return strategy.prepare()
+
+
+def _tables(device: str | None) -> dict[str, Any]:
+    space = NB201Space()
+    ctx = EvaluatorContext(space=space)
+    out = {}
+    for ds in DATASETS:
+        opts = {"dataset": ds}
+        if device is not None and ds == "cifar10":
+            opts["devices"] = [device]
+        out[ds] = create_evaluator("nb201", ctx, **opts)
+    return out
+
+
+def _score(tables: dict[str, Any], arch: str, device: str | None) -> dict[str, float]:
+    row = {ds: tables[ds].lookup(arch)["accuracy"] for ds in DATASETS}
+    if device is not None:
+        row["latency_ms"] = tables["cifar10"].lookup(arch)[f"latency_ms@{device}"]
+    return row
+
+
+def _method_options(args: argparse.Namespace, method: str) -> dict[str, Any]:
+    opts: dict[str, Any] = {
+        "epochs": args.epochs,
+        "channels": args.channels,
+        "cells": args.cells,
+        "batch_size": args.batch_size,
+        "top_k": 1,
+    }
+    name = method.partition("-")[0]
+    # Warm-ups scaled from the papers' share of the epochs (PC-DARTS 15/50, FBNet 10/90).
+    if name == "pc_darts":
+        opts["warmup_epochs"] = round(args.epochs * 15 / 50)
+    if name == "fbnet":
+        opts["warmup_epochs"] = round(args.epochs * 10 / 90)
+    if name in ("fbnet", "proxyless"):
+        opts["cost"] = {"source": "flops"}
+        opts["latency_weight"] = 0.0  # accuracy alone: the fidelity run compares the searches
+    return opts
+
+
+def fidelity(args: argparse.Namespace) -> dict[str, Any]:
+    dataset = load_dataset({"name": args.data, "image_size": args.image_size})
+    tables = _tables(None)
+    rows = []
+    for method in args.methods:
+        for seed in args.seeds:
+            start = time.perf_counter()
+            result = _search(method, _method_options(args, method), dataset, seed)
+            wall = time.perf_counter() - start
+            run = result.runs[0]
+            row = {"method": method, "seed": seed, "arch": run.archs[0], "wall_s": wall,
+                   "parameter_free_edges": run.metrics["parameter_free_edges"],
+                   "proxy_valid_accuracy": run.metrics.get("valid_accuracy"),
+                   **_score(tables, run.archs[0], None)}  # fmt: skip
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return {"rows": rows}
+
+
+def hardware(args: argparse.Namespace) -> dict[str, Any]:
+    dataset = load_dataset({"name": args.data, "image_size": args.image_size})
+    tables = _tables(args.device)
+    rows = []
+    cost = {"source": "table", "device": args.device, "rows": args.rows}
+    for seed in args.seeds:
+        options = {**_method_options(args, args.method), "cost": cost}
+        options.pop("latency_weight", None)
+        options["latency_weights"] = list(args.weights)
+        if args.target is not None:
+            options["target"] = args.target
+        start = time.perf_counter()
+        result = _search(args.method, options, dataset, seed)
+        wall = time.perf_counter() - start
+        for run in result.runs:
+            row = {"seed": seed, "label": run.label, "arch": run.archs[0], "wall_s": wall,
+                   "expected_cost": run.metrics.get("expected_cost"),
+                   "derived_cost": run.metrics.get("derived_cost"),
+                   "cost_rows": result.cost["source"]["rows"],
+                   "cost_cv_spearman": result.cost["source"].get("cv_spearman"),
+                   **_score(tables, run.archs[0], args.device)}  # fmt: skip
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return {"rows": rows}
+
+
+def _table_md(kind: str, rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    def ms(values: list[float]) -> str:
+        return f"{np.mean(values):.2f} ± {np.std(values):.2f}"
+
+    lines = []
+    if kind == "fidelity":
+        lines.append("| method | CIFAR-10 | CIFAR-100 | ImageNet16-120 | parameter-free edges "
+                     "| wall s | cells (per seed) |")  # fmt: skip
+        lines.append("|---|---|---|---|---|---|---|")
+        for method in args.methods:
+            rs = [r for r in rows if r["method"] == method]
+            cells = " ".join(f"`{r['arch']}`" for r in rs)
+            lines.append(
+                f"| {method} | {ms([r['cifar10'] for r in rs])} | {ms([r['cifar100'] for r in rs])}"
+                f" | {ms([r['ImageNet16-120'] for r in rs])} | "
+                f"{ms([r['parameter_free_edges'] for r in rs])} | "
+                f"{np.mean([r['wall_s'] for r in rs]):.0f} | {cells} |"
+            )
+    else:
+        lines.append("| latency weight | table latency ms | derived cost (fit) ms | CIFAR-10 "
+                     "| per seed latency |")  # fmt: skip
+        lines.append("|---|---|---|---|---|")
+        for label in dict.fromkeys(r["label"] for r in rows):
+            rs = [r for r in rows if r["label"] == label]
+            per = ", ".join(f"{r['latency_ms']:.2f}" for r in rs)
+            lines.append(
+                f"| {label} | {ms([r['latency_ms'] for r in rs])} | "
+                f"{ms([r['derived_cost'] for r in rs])} | {ms([r['cifar10'] for r in rs])} "
+                f"| {per} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("kind", choices=("fidelity", "hardware"))
+    ap.add_argument("--methods", nargs="+", default=list(METHODS))
+    ap.add_argument("--method", default="proxyless")
+    ap.add_argument("--device", default="raspi4")
+    ap.add_argument("--rows", type=int, default=100)
+    ap.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.3, 1.0, 3.0])
+    ap.add_argument("--target", type=float, default=None)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--channels", type=int, default=8)
+    ap.add_argument("--cells", type=int, default=1)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--data", default="mnist")
+    ap.add_argument("--image-size", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, required=True, help="path stem: writes .json and .md")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    data = fidelity(args) if args.kind == "fidelity" else hardware(args)
+    data["args"] = vars(args) | {"out": str(args.out)}
+    data["machine"] = f"{platform.node()} {platform.processor()} torch {torch.__version__}"
+    data["date"] = datetime.date.today().isoformat()
+    data["wall_s"] = time.perf_counter() - start
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(data, indent=1))
+    md = _table_md(args.kind, data["rows"], args)
+    header = f"# nb201_gradient {args.kind} ({data['date']}, {data['wall_s']:.0f} s)\n\n"
+    args.out.with_suffix(".md").write_text(header + md + "\n")
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
