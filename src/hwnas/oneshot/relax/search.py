@@ -1,4 +1,4 @@
-"""The gradient search loop: one run of a method on the NB201 cell space, resumable per epoch.
+"""The gradient search loop: one run of a method on a relaxed space, resumable per epoch.
 
 The training split of the dataset is cut once (seeded) into a part that trains the weights and
 a part that trains the architecture (``arch_fraction``: 0.5 for the DARTS family, 0.2 for FBNet).
@@ -33,8 +33,9 @@ from hwnas.oneshot.relax.cost import SlotCost
 from hwnas.oneshot.relax.derive import top_k
 from hwnas.oneshot.relax.formulas import cosine_power_lr, fbnet_tau, gdas_tau
 from hwnas.oneshot.relax.methods import MethodSettings
-from hwnas.oneshot.relax.nb201_net import PARAMETER_FREE, SLOT_NAMES, ArchSample, RelaxedNB201
+from hwnas.oneshot.relax.nb201_net import ArchSample
 from hwnas.oneshot.relax.result import SearchRun
+from hwnas.oneshot.relax.spaces import relaxation
 from hwnas.oneshot.relax.steps import (
     StepContext,
     arch_step,
@@ -42,7 +43,7 @@ from hwnas.oneshot.relax.steps import (
     unrolled_arch_step,
     weight_step,
 )
-from hwnas.spaces.nb201 import NB201_EDGES, NB201Space
+from hwnas.spaces.base import CategoricalSpace
 
 CHECKPOINT = "checkpoint.pt"
 CALIBRATION_IMAGES = 2000  # training images that re-estimate BatchNorm before scoring a path
@@ -50,7 +51,7 @@ Progress = Callable[[dict[str, Any]], None]
 
 
 def run_search(
-    space: NB201Space,
+    space: CategoricalSpace,
     dataset: Dataset,
     settings: MethodSettings,
     *,
@@ -136,26 +137,20 @@ class _State:
 
 
 def _context(
-    space: NB201Space,
+    space: CategoricalSpace,
     dataset: Dataset,
     s: MethodSettings,
     cost: SlotCost | None,
     latency_weight: float,
     gen: torch.Generator,
 ) -> StepContext:
-    def network() -> RelaxedNB201:
-        return RelaxedNB201(
-            channels=s.channels,
-            cells=s.cells,
-            num_classes=dataset.num_classes,
-            in_channels=dataset.input_shape[0],
-            partial_k=s.partial_k if s.mode == "partial" else 1,
-        )
+    relax = relaxation(space, s)
+
+    def network() -> torch.nn.Module:
+        return relax.build(space, s, dataset.num_classes, dataset.input_shape[0])
 
     net = network()
-    groups = None
-    if s.mode == "partial":
-        groups = [[i for i, (t, _) in enumerate(NB201_EDGES) if t == node] for node in (1, 2, 3)]
+    groups = [list(g) for g in relax.groups] if s.mode == "partial" and relax.groups else None
     params = ArchParams([len(c) for c in space.slots], generator=gen, groups=groups)
 
     def sgd(module: torch.nn.Module) -> torch.optim.Optimizer:
@@ -239,9 +234,15 @@ def _expected(ctx: StepContext) -> float:
 
 
 def _finish(
-    space: NB201Space, dataset: Dataset, ctx: StepContext, state: _State, label: str, wall: float
+    space: CategoricalSpace,
+    dataset: Dataset,
+    ctx: StepContext,
+    state: _State,
+    label: str,
+    wall: float,
 ) -> SearchRun:
     s = ctx.settings
+    relax = relaxation(space, s)
     probs = [torch.tensor(p).numpy() for p in state.trajectory[-1]]
     picks = top_k(probs, s.top_k)
     archs = [space.to_string({"ops": [space.slots[i][j] for i, j in enumerate(t)]}) for t in picks]
@@ -249,7 +250,7 @@ def _finish(
     metrics: dict[str, float] = {
         "train_loss": state.losses[-1][0] if state.losses else float("nan"),
         "train_accuracy": state.losses[-1][1] if state.losses else float("nan"),
-        "parameter_free_edges": float(sum(op in PARAMETER_FREE for op in best_ops)),
+        "parameter_free_edges": float(sum(op in relax.parameter_free for op in best_ops)),
         "search_wall_s": wall,
         "latency_weight": ctx.latency_weight,
     }
@@ -263,7 +264,7 @@ def _finish(
     return SearchRun(
         label=label,
         archs=archs,
-        slots=list(SLOT_NAMES),
+        slots=list(relax.slot_names),
         choices=[list(c) for c in space.slots],
         trajectory=state.trajectory,
         expected_cost=[] if ctx.cost is None else state.expected,
@@ -272,7 +273,7 @@ def _finish(
 
 
 class _OnePath(torch.nn.Module):
-    def __init__(self, net: RelaxedNB201, sample: ArchSample) -> None:
+    def __init__(self, net: torch.nn.Module, sample: ArchSample) -> None:
         super().__init__()
         self.net, self.sample = net, sample
 

@@ -18,7 +18,6 @@ from hwnas.oneshot.relax.arch import ArchParams, draw
 from hwnas.oneshot.relax.cost import SlotCost
 from hwnas.oneshot.relax.formulas import fbnet_loss, proxyless_loss
 from hwnas.oneshot.relax.methods import MethodSettings
-from hwnas.oneshot.relax.nb201_net import RelaxedNB201
 
 # log(LAT) must stay positive in FBNet's and ProxylessNAS's mul#log losses.
 _LOG_FLOOR = 1.0 + 1e-3
@@ -29,7 +28,7 @@ class StepContext:
     """What the steps of one search share."""
 
     settings: MethodSettings
-    net: RelaxedNB201
+    net: nn.Module
     params: ArchParams
     w_opt: torch.optim.Optimizer
     a_opt: torch.optim.Optimizer
@@ -37,7 +36,7 @@ class StepContext:
     cost: SlotCost | None
     latency_weight: float
     reference: float  # the cost a run is measured against (the target, or the uniform mixture)
-    net_y: RelaxedNB201 | None = None  # RARTS's second network
+    net_y: nn.Module | None = None  # RARTS's second network
     y_opt: torch.optim.Optimizer | None = None
     tau: float = 1.0
     lr: float = 0.0
