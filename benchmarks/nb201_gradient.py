@@ -135,6 +135,75 @@ def hardware(args: argparse.Namespace) -> dict[str, Any]:
     return {"rows": rows}
 
 
+def multitrial(args: argparse.Namespace) -> dict[str, Any]:
+    """The default multi-trial strategy at the gradient sweep's wall time, on the same footing:
+    it sees accuracy on the same proxy data (each cell trained from scratch at the search
+    network's size, ``--train-epochs``) and the device's table latency (one row per evaluation),
+    and stops when the sweep's wall time (``--wall-from``, per seed) is spent. Both fronts are
+    then scored by the table (CIFAR-10 test accuracy x device latency): hypervolume with both
+    axes scaled to the table's range over all cells."""
+    from hwnas.evaluation.nb201 import NB201Benchmark
+    from hwnas.pareto import hypervolume
+    from hwnas.study import Study
+
+    sweep = json.loads(args.wall_from.read_text())["rows"]
+    data = {"name": args.data, "image_size": args.image_size}
+    dataset = load_dataset(data)
+    space = NB201Space(
+        input_size=args.image_size, in_channels=dataset.input_shape[0], channels=args.channels,
+        cells=args.cells,
+    )  # fmt: skip
+    tables = _tables(args.device)
+    latency = f"latency_ms@{args.device}"
+    rows = []
+    for seed in args.seeds:
+        wall = max(r["wall_s"] for r in sweep if r["seed"] == seed)
+        ctx = EvaluatorContext(space=space, dataset=dataset, seed=seed)
+        train = create_evaluator(
+            "train", ctx, epochs=args.train_epochs, batch_size=args.batch_size,
+            metric="proxy_accuracy",
+        )  # fmt: skip
+        lat = NB201Benchmark(dataset="cifar10", devices=[args.device], context=ctx)
+        study = Study(
+            space=space, evaluators=[train, lat],
+            objectives=[Objective("proxy_accuracy", "maximize"), Objective(latency, "minimize")],
+            seed=seed,
+        )  # fmt: skip
+        start = time.perf_counter()
+        while time.perf_counter() - start < wall:
+            study.optimize(study.n_charged + 1)
+        spent = time.perf_counter() - start
+        front = [t.arch for t in study.pareto_front()]
+        mine = [_score(tables, a, args.device) for a in front]
+        theirs = [r for r in sweep if r["seed"] == seed]
+        rows.append(
+            {"seed": seed, "wall_s": wall, "multitrial_wall_s": spent,
+             "evaluations": study.n_charged, "multitrial_front": front,
+             "multitrial_scored": mine, "gradient_scored": theirs}
+        )  # fmt: skip
+    acc, lat_ms = _table_ranges(tables, args.device)
+    for row in rows:
+        for key, points in (("hv_multitrial", row["multitrial_scored"]),
+                            ("hv_gradient", row["gradient_scored"])):  # fmt: skip
+            F = np.array([[(acc[1] - p["cifar10"]) / (acc[1] - acc[0]),
+                           (p["latency_ms"] - lat_ms[0]) / (lat_ms[1] - lat_ms[0])]
+                          for p in points])  # fmt: skip
+            row[key] = hypervolume(F, np.array([1.0, 1.0]))
+        print(json.dumps({k: v for k, v in row.items() if k.startswith(("seed", "hv", "eval"))}))
+    return {"rows": rows}
+
+
+def _table_ranges(tables: dict[str, Any], device: str) -> tuple[tuple[float, float], ...]:
+    """CIFAR-10 test accuracy and device latency ranges over every NB201 cell (the HV's box)."""
+    ev = tables["cifar10"]
+    accs, lats = [], []
+    for arch in ev.tables.index:
+        row = ev.lookup(arch)
+        accs.append(row["accuracy"])
+        lats.append(row[f"latency_ms@{device}"])
+    return (min(accs), max(accs)), (min(lats), max(lats))
+
+
 def _table_md(kind: str, rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     def ms(values: list[float]) -> str:
         return f"{np.mean(values):.2f} ± {np.std(values):.2f}"
@@ -153,6 +222,14 @@ def _table_md(kind: str, rows: list[dict[str, Any]], args: argparse.Namespace) -
                 f"{ms([r['parameter_free_edges'] for r in rs])} | "
                 f"{np.mean([r['wall_s'] for r in rs]):.0f} | {cells} |"
             )
+    elif kind == "multitrial":
+        lines.append("| seed | wall s | multi-trial evaluations | HV gradient | HV multi-trial |")
+        lines.append("|---|---|---|---|---|")
+        for r in rows:
+            lines.append(
+                f"| {r['seed']} | {r['wall_s']:.0f} | {r['evaluations']} | {r['hv_gradient']:.4f}"
+                f" | {r['hv_multitrial']:.4f} |"
+            )
     else:
         lines.append("| latency weight | table latency ms | derived cost (fit) ms | CIFAR-10 "
                      "| per seed latency |")  # fmt: skip
@@ -170,7 +247,7 @@ def _table_md(kind: str, rows: list[dict[str, Any]], args: argparse.Namespace) -
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("kind", choices=("fidelity", "hardware"))
+    ap.add_argument("kind", choices=("fidelity", "hardware", "multitrial"))
     ap.add_argument("--methods", nargs="+", default=list(METHODS))
     ap.add_argument("--method", default="proxyless")
     ap.add_argument("--device", default="raspi4")
@@ -185,12 +262,15 @@ def main() -> None:
     ap.add_argument("--data", default="mnist")
     ap.add_argument("--image-size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--wall-from", type=Path, help="multitrial: the hardware run's .json")
+    ap.add_argument("--train-epochs", type=int, default=3, help="multitrial: epochs per cell")
     ap.add_argument("--out", type=Path, required=True, help="path stem: writes .json and .md")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    data = fidelity(args) if args.kind == "fidelity" else hardware(args)
-    data["args"] = vars(args) | {"out": str(args.out)}
+    run = {"fidelity": fidelity, "hardware": hardware, "multitrial": multitrial}[args.kind]
+    data = run(args)
+    data["args"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     data["machine"] = f"{platform.node()} {platform.processor()} torch {torch.__version__}"
     data["date"] = datetime.date.today().isoformat()
     data["wall_s"] = time.perf_counter() - start

@@ -108,3 +108,19 @@ def test_wrong_op_count_is_rejected() -> None:
         build_nb201_network(["none"] * 5)
     with pytest.raises(ConfigError, match="num_classes must be >= 1"):
         build_nb201_network(["none"] * 6, num_classes=0)
+
+
+def test_a_small_grey_network_counts_what_it_builds():
+    import torch
+
+    from hwnas.spaces import NB201Space
+
+    space = NB201Space(in_channels=1, channels=8, cells=1, input_size=16)
+    arch = space.from_string(
+        "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
+    )
+    net = space.build_network(arch)
+    params = sum(p.numel() for p in net.parameters())
+    assert space.cheap_metrics(arch)["params_m"] == params / 1e6
+    assert net(torch.zeros(2, 1, 16, 16)).shape == (2, 10)
+    assert space.input_shape == (1, 16, 16)

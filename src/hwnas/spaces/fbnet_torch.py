@@ -87,7 +87,19 @@ class _InvertedResidual(nn.Module):
         return out + x if self.residual else out
 
 
-def _layer(op: str, c_in: int, c_out: int, stride: int) -> nn.Module:
+def fbnet_block(op: str, c_in: int, c_out: int, stride: int) -> nn.Module:
+    """One FBNet layer's block ``op`` mapping ``c_in`` to ``c_out`` channels at ``stride``.
+
+    ``skip`` is the identity where the shape is kept, else a strided 1x1 conv + BN + ReLU.
+    Every other block is an inverted residual (see
+    :data:`hwnas.spaces.fbnet_cost.FBNET_BLOCK_SPECS`).
+
+    Example:
+        >>> fbnet_block("skip", 16, 24, 1)(torch.zeros(1, 16, 8, 8)).shape
+        torch.Size([1, 24, 8, 8])
+    """
+    if op not in FBNET_BLOCKS:
+        raise ConfigError(f"fbnet: unknown block {op!r}; allowed: {', '.join(FBNET_BLOCKS)}")
     if op != "skip":
         return _InvertedResidual(op, c_in, c_out, stride)
     if stride == 1 and c_in == c_out:
@@ -103,7 +115,7 @@ class FBNetNetwork(nn.Module):
         super().__init__()
         self.stem = nn.Sequential(*_conv_bn(3, FBNET_STEM_CHANNELS, 3))
         self.layers = nn.Sequential(
-            *(_layer(op, *plan) for op, plan in zip(ops, fbnet_layer_plan(), strict=True))
+            *(fbnet_block(op, *plan) for op, plan in zip(ops, fbnet_layer_plan(), strict=True))
         )
         self.head = nn.Sequential(*_conv_bn(FBNET_STAGES[-1][0], FBNET_HEAD_CHANNELS, 1))
         self.pool = nn.AdaptiveAvgPool2d(1)

@@ -25,6 +25,12 @@ class NB201Space(CategoricalSpace):
     Args:
         num_classes: classifier outputs, used by the cheap metrics (10, 100 or 120).
         input_size: input resolution, used by the cheap metrics (32, or 16 for ImageNet16-120).
+        in_channels: input image channels of the built network (3 in the benchmark).
+        channels: channels of the built network's first stage (C; 16 in the benchmark).
+        cells: cells per stage of the built network (N; 5 in the benchmark). The three shape
+            the network that :meth:`build_network` gives and the cheap metrics count, e.g. a
+            small network for training on a user's grey images; benchmark tables are keyed by
+            the cell alone and do not depend on them.
 
     Example:
         >>> space = NB201Space()
@@ -38,9 +44,20 @@ class NB201Space(CategoricalSpace):
     name = "nb201"
     slots = (NB201_OPS,) * 6
 
-    def __init__(self, *, num_classes: int = 10, input_size: int = 32) -> None:
+    def __init__(
+        self,
+        *,
+        num_classes: int = 10,
+        input_size: int = 32,
+        in_channels: int = 3,
+        channels: int = 16,
+        cells: int = 5,
+    ) -> None:
         self.num_classes = whole_number("nb201", "num_classes", num_classes)
         self.input_size = whole_number("nb201", "input_size", input_size, minimum=4)
+        self.in_channels = whole_number("nb201", "in_channels", in_channels)
+        self.channels = whole_number("nb201", "channels", channels)
+        self.cells = whole_number("nb201", "cells", cells)
         if self.input_size % 4:
             raise ConfigError(f"nb201: input_size must be a multiple of 4, got {input_size}")
 
@@ -77,7 +94,12 @@ class NB201Space(CategoricalSpace):
 
     def cheap_metrics(self, arch: Arch) -> dict[str, float]:
         params_m, flops_m = nb201_params_flops(
-            self._ops(arch), num_classes=self.num_classes, input_size=self.input_size
+            self._ops(arch),
+            num_classes=self.num_classes,
+            input_size=self.input_size,
+            C=self.channels,
+            N=self.cells,
+            in_channels=self.in_channels,
         )
         return {"params_m": params_m, "flops_m": flops_m}
 
@@ -85,12 +107,18 @@ class NB201Space(CategoricalSpace):
         return ("params_m", "flops_m")
 
     def build_network(self, arch: Arch) -> Any:
-        """The NB201 network (C=16, N=5) of ``arch`` as a ``torch.nn.Module``."""
+        """The NB201 network of ``arch`` (``channels``, ``cells``) as a ``torch.nn.Module``."""
         require_torch("building NB201 networks")
         from hwnas.spaces.nb201_torch import build_nb201_network
 
-        return build_nb201_network(self._ops(arch), num_classes=self.num_classes)
+        return build_nb201_network(
+            self._ops(arch),
+            num_classes=self.num_classes,
+            C=self.channels,
+            N=self.cells,
+            in_channels=self.in_channels,
+        )
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return (3, self.input_size, self.input_size)
+        return (self.in_channels, self.input_size, self.input_size)

@@ -31,15 +31,17 @@ NB201_OPS: tuple[str, ...] = (
 )
 
 
-def _nb201_tally(ops: Sequence[str], *, num_classes: int, input_size: int, C: int, N: int) -> Tally:
+def _nb201_tally(
+    ops: Sequence[str], *, num_classes: int, input_size: int, C: int, N: int, in_channels: int = 3
+) -> Tally:
     ops = check_ops(ops, NB201_OPS, 6, "nb201")
-    check_positive("nb201", num_classes=num_classes, C=C, N=N)
+    check_positive("nb201", num_classes=num_classes, C=C, N=N, in_channels=in_channels)
     if input_size < 4 or input_size % 4:
         # Odd sizes before a reduction cell make its two branches disagree in shape.
         raise ConfigError(f"nb201: input_size must be a multiple of 4, got {input_size}")
     t = Tally()
     size, c = input_size, C
-    t.conv(3, c, 3, size)
+    t.conv(in_channels, c, 3, size)
     t.bn(c, size)
     for stage in range(3):
         if stage > 0:
@@ -70,7 +72,13 @@ def _nb201_tally(ops: Sequence[str], *, num_classes: int, input_size: int, C: in
 
 
 def nb201_params_flops(
-    ops: Sequence[str], *, num_classes: int = 10, input_size: int = 32, C: int = 16, N: int = 5
+    ops: Sequence[str],
+    *,
+    num_classes: int = 10,
+    input_size: int = 32,
+    C: int = 16,
+    N: int = 5,
+    in_channels: int = 3,
 ) -> tuple[float, float]:
     """Parameters and MACs of the standard NAS-Bench-201 network for one cell.
 
@@ -83,6 +91,7 @@ def nb201_params_flops(
         input_size: input side length, a multiple of 4 (32, or 16 for ImageNet16-120).
         C: channels of the first stage.
         N: cells per stage.
+        in_channels: channels of the input images (3 in the benchmark).
 
     Returns:
         ``(params_m, flops_m)``: millions of parameters and millions of conv/linear MACs
@@ -96,7 +105,7 @@ def nb201_params_flops(
         (1.531546, 220.11968)
     """
     checked = check_ops(ops, NB201_OPS, 6, "nb201")
-    base, per_edge = _nb201_edge_table(num_classes, input_size, C, N)
+    base, per_edge = _nb201_edge_table(num_classes, input_size, C, N, in_channels)
     params, macs = base
     for i, op in enumerate(checked):
         p, m = per_edge[i][op]
@@ -107,14 +116,15 @@ def nb201_params_flops(
 
 @lru_cache(maxsize=32)
 def _nb201_edge_table(
-    num_classes: int, input_size: int, C: int, N: int
+    num_classes: int, input_size: int, C: int, N: int, in_channels: int = 3
 ) -> tuple[tuple[int, int], list[dict[str, tuple[int, int]]]]:
     """Counts of the all-``none`` network plus what each op adds on each edge.
 
     Edges contribute independently (a node sums its inputs; ``none`` adds nothing), so a
     network's counts are the base plus one table entry per edge: a lookup instead of a walk.
     """
-    base_t = _nb201_tally(["none"] * 6, num_classes=num_classes, input_size=input_size, C=C, N=N)
+    sizes = {"num_classes": num_classes, "input_size": input_size, "C": C, "N": N}
+    base_t = _nb201_tally(["none"] * 6, **sizes, in_channels=in_channels)
     base = (base_t.params, base_t.macs)
     table: list[dict[str, tuple[int, int]]] = []
     for i in range(6):
@@ -122,7 +132,7 @@ def _nb201_edge_table(
         for op in NB201_OPS:
             ops = ["none"] * 6
             ops[i] = op
-            t = _nb201_tally(ops, num_classes=num_classes, input_size=input_size, C=C, N=N)
+            t = _nb201_tally(ops, **sizes, in_channels=in_channels)
             row[op] = (t.params - base[0], t.macs - base[1])
         table.append(row)
     return base, table

@@ -102,10 +102,12 @@ class _ResNetReduction(nn.Module):
 class NB201Network(nn.Module):
     """The NB201 evaluation network for one cell; see the module docstring."""
 
-    def __init__(self, ops: Sequence[str], *, C: int, N: int, num_classes: int) -> None:
+    def __init__(
+        self, ops: Sequence[str], *, C: int, N: int, num_classes: int, in_channels: int = 3
+    ) -> None:
         super().__init__()
         self.stem = nn.Sequential(
-            nn.Conv2d(3, C, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(C)
+            nn.Conv2d(in_channels, C, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(C)
         )
         layers: list[nn.Module] = []
         channels = C
@@ -125,7 +127,7 @@ class NB201Network(nn.Module):
 
 
 def build_nb201_network(
-    arch_or_ops: Any, *, C: int = 16, N: int = 5, num_classes: int = 10
+    arch_or_ops: Any, *, C: int = 16, N: int = 5, num_classes: int = 10, in_channels: int = 3
 ) -> nn.Module:
     """Build the standard NAS-Bench-201 network for one cell.
 
@@ -135,6 +137,7 @@ def build_nb201_network(
         C: channels of the first stage (16 in the benchmark).
         N: cells per stage (5 in the benchmark).
         num_classes: classifier outputs (10, 100 or 120 in the benchmark).
+        in_channels: channels of the input images (3 in the benchmark).
 
     Returns:
         An ``nn.Module`` mapping ``(B, 3, H, W)`` images to ``(B, num_classes)`` logits.
@@ -148,7 +151,12 @@ def build_nb201_network(
         1531546
     """
     ops = _ops_of(arch_or_ops)
-    for name, value in (("C", C), ("N", N), ("num_classes", num_classes)):
+    for name, value in (
+        ("C", C),
+        ("N", N),
+        ("num_classes", num_classes),
+        ("in_channels", in_channels),
+    ):
         if value < 1:
             raise ConfigError(f"nb201: {name} must be >= 1, got {value}")
-    return NB201Network(ops, C=C, N=N, num_classes=num_classes)
+    return NB201Network(ops, C=C, N=N, num_classes=num_classes, in_channels=in_channels)

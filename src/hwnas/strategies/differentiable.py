@@ -6,6 +6,10 @@ derived: the argmax architecture of every run (one run per latency weight of a s
 next most probable ones (``top_k``). The study evaluates them with the config's evaluators, so
 on NB201 the benchmark table scores what the search found, which the search never read.
 
+The relaxable spaces are :data:`RELAXABLE_SPACES`: ``nb201`` (the cell's 6 edges) and ``fbnet``
+(FBNet's supernet: 22 layers of 9 candidate blocks; every method but PC-DARTS, whose partial
+channels need a cell); TAS relaxes the ``resnet`` space.
+
 The search needs data: ``hwnas search`` hands it the config's ``data:`` block and a folder under
 its output folder, trains before the study starts (resuming a killed search from its last epoch,
 reusing a finished one), and stores the trajectory for the report. In Python, call
@@ -42,7 +46,7 @@ from hwnas.trial import Observation
 
 log = logging.getLogger(__name__)
 
-RELAXABLE_SPACES: tuple[str, ...] = ("nb201",)
+RELAXABLE_SPACES: tuple[str, ...] = ("nb201", "fbnet")
 _SEED_LIMIT = 2**31 - 1
 
 
@@ -95,11 +99,19 @@ class GradientStrategy(Strategy):
         space = self.problem.space
         if space.name not in self.spaces:
             raise ConfigError(
-                f"strategy {self.method!r} relaxes the {', '.join(self.spaces)} space; the "
+                f"strategy {self.method!r} relaxes the {' or '.join(self.spaces)} space; the "
                 f"space is {space.name!r}: use space: {self.spaces[0]}, or a sampling strategy"
             )
+        self.check_space()
         self.seed = int(self.rng.integers(_SEED_LIMIT))
         self._queue, self._next = None, 0
+
+    def check_space(self) -> None:
+        """Refuse, before any training, a method whose mode the space's relaxation lacks (e.g.
+        PC-DARTS's partial channels on fbnet)."""
+        from hwnas.oneshot.relax.spaces import relaxation
+
+        relaxation(self.problem.space, self.settings)
 
     # -- the search ------------------------------------------------------------------------------
     def search_key(self) -> str:
@@ -174,7 +186,7 @@ class GradientStrategy(Strategy):
         for i, weight in enumerate(s.weights_to_sweep()):
             runs.append(
                 run_search(
-                    self.problem.space,  # type: ignore[arg-type]  # on_setup checked: nb201
+                    self.problem.space,  # type: ignore[arg-type]  # on_setup checked the space
                     self._dataset,
                     s,
                     cost=cost,
@@ -258,6 +270,9 @@ class TASStrategy(GradientStrategy):
         if "seed" in options:
             raise ConfigError("tas: the seed comes from the study's seed; remove the seed option")
         return TASConfig.from_dict(options)
+
+    def check_space(self) -> None:
+        """The ``resnet`` space is all TAS needs (checked in :meth:`on_setup`)."""
 
     def search(self, folder: Path | None) -> Any:
         import dataclasses

@@ -219,7 +219,9 @@ def slot_cost_from_spec(
     ``device`` of :class:`~hwnas.hardware.tabular.TabularDevice`; ``predictor`` / ``lut``: the
     ``path`` of a saved latency predictor folder / LUT JSON, with an optional ``device`` naming the
     metric) and ``rows`` (default 200, 100 for ``table``). Archs missing from a table are skipped
-    and drawn again; ``source["rows"]`` counts rows actually read.
+    and drawn again; ``source["rows"]`` counts rows actually read. A table that lists only part of
+    the space (FBNet's 5,000 sampled archs) is sampled instead: ``rows`` distinct tabulated archs,
+    and ``source["table_archs"]`` says how many it lists.
 
     Example (config)::
 
@@ -244,6 +246,12 @@ def slot_cost_from_spec(
         dev = TabularDevice(space, str(device), data_dir=data_dir)
         metric, unit, value, skip = dev.metric, "ms", dev.latency, (MissingArchError,)
         info.update(device=dev.device, path=str(dev.folder))
+        tabulated, ms = dev.all()
+        if len(tabulated) < size:
+            # A sampled table (FBNet: 5,000 of 9^22 archs) is almost never hit by random draws
+            # from the space; draw its own rows instead. A complete table (NB201) keeps the
+            # draws from the space below, which give the same distribution.
+            return _table_sample(space, dev.metric, tabulated, ms, rows, rng, info)
     else:
         path = Path(str(spec["path"])).expanduser()
         metric, value, info["device"] = _model(space, kind, path, device)
@@ -266,6 +274,27 @@ def slot_cost_from_spec(
         f"relax cost: only {len(archs)} of {rows} rows of {metric} found in {len(draws)} "
         "distinct random archs; ask for fewer rows"
     )
+
+
+def _table_sample(
+    space: SearchSpace,
+    metric: str,
+    tabulated: Sequence[str],
+    ms: np.ndarray,
+    rows: int,
+    rng: np.random.Generator,
+    info: dict[str, Any],
+) -> SlotCost:
+    """Fit on ``rows`` distinct rows of a table that lists only some of the space's archs."""
+    if rows > len(tabulated):
+        raise ConfigError(
+            f"relax cost: rows {rows} exceeds the {len(tabulated)} archs of the {space.name} "
+            f"table of {metric}; ask for at most {len(tabulated)}"
+        )
+    picked = rng.choice(len(tabulated), size=rows, replace=False)
+    archs = [space.from_string(tabulated[i]) for i in picked]
+    info["table_archs"] = len(tabulated)
+    return fit_slot_cost(space, archs, ms[picked], metric=metric, unit="ms", source=info)
 
 
 def _model(

@@ -1,5 +1,6 @@
 """Which spaces can be relaxed, and how: the search network, the slot names, PC-DARTS's edge
-groups and the parameter-free choices of each relaxable space.
+groups and the parameter-free choices of each relaxable space (``nb201``: the cell's 6 edges;
+``fbnet``: FBNet's 22 layers, every mode but PC-DARTS's ``partial``).
 
 A relaxed network takes ``(x, sample)`` where ``sample`` is an
 :class:`~hwnas.oneshot.relax.nb201_net.ArchSample` (per slot, the weight of each choice and the
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from hwnas.errors import ConfigError
+from hwnas.oneshot.relax import fbnet_net
 from hwnas.oneshot.relax.methods import MODES, MethodSettings
 from hwnas.oneshot.relax.nb201_net import PARAMETER_FREE, SLOT_NAMES, RelaxedNB201
 from hwnas.spaces.base import SearchSpace
@@ -49,6 +51,11 @@ def _nb201(space: SearchSpace, s: MethodSettings, num_classes: int, in_channels:
     )
 
 
+def _fbnet(space: SearchSpace, s: MethodSettings, num_classes: int, in_channels: int) -> nn.Module:
+    # the macro is fixed: the settings' channels and cells do not apply
+    return fbnet_net.RelaxedFBNet(num_classes=num_classes, in_channels=in_channels)
+
+
 RELAXATIONS: dict[str, Relaxation] = {
     "nb201": Relaxation(
         build=_nb201,
@@ -57,6 +64,14 @@ RELAXATIONS: dict[str, Relaxation] = {
             tuple(i for i, (t, _) in enumerate(NB201_EDGES) if t == node) for node in (1, 2, 3)
         ),
         parameter_free=PARAMETER_FREE,
+    ),
+    "fbnet": Relaxation(
+        build=_fbnet,
+        slot_names=fbnet_net.SLOT_NAMES,
+        groups=None,
+        parameter_free=fbnet_net.PARAMETER_FREE,
+        # no partial channels: a chain of layers whose width and stride change
+        modes=tuple(m for m in MODES if m != "partial"),
     ),
 }
 
