@@ -7,14 +7,16 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from hwnas.errors import ConfigError, DataError
 from hwnas.hardware.lut import LatencyLUT
 from hwnas.hardware.lut_ops import op_configs
 from hwnas.hardware.predictor import LatencyPredictor
+from hwnas.hardware.tabular import FBNET_FILE
 from hwnas.oneshot.relax.cost import SlotCost, fit_slot_cost, slot_cost_from_spec
-from hwnas.spaces import NB201Space, create_space
+from hwnas.spaces import FBNetSpace, NB201Space, create_space
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 NB201_LATENCY = SHARED / "nb201_fbnet_latency_help" / "nb201_latency_ms.csv"
@@ -100,6 +102,38 @@ def test_table_source_records_the_rows_it_read(space: NB201Space) -> None:
     assert cost.source["kind"] == "table" and cost.source["device"] == "raspi4"
     assert cost.source["rows"] == 60
     assert cost.source["cv_spearman"] > 0.8  # measured 0.838 with seed 0 (0.84-0.93 over seeds 0-4)
+
+
+def test_a_sampled_table_is_read_by_its_own_rows(tmp_path: Path) -> None:
+    """FBNet's table lists 5,000 of 9^22 archs: random draws from the space would never hit it."""
+    fbnet = FBNetSpace()
+    rng = np.random.default_rng(0)
+    archs = [fbnet.sample(rng) for _ in range(200)]
+    per_block = {b: 0.1 * i for i, b in enumerate(fbnet.slots[0])}
+    (tmp_path / FBNET_FILE.parent).mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "sample": range(200),
+            "op_idx_list": ["0"] * 200,
+            "arch_str": [fbnet.to_string(a) for a in archs],
+            "raspi4": [2.0 + sum(per_block[o] for o in a["ops"]) for a in archs],
+        }
+    ).to_csv(tmp_path / FBNET_FILE, index=False)
+    spec = {"source": "table", "device": "raspi4", "rows": 60}
+    cost = slot_cost_from_spec(fbnet, spec, rng=np.random.default_rng(0), data_dir=tmp_path)
+    assert cost.metric == "latency_ms@raspi4"
+    assert cost.source["rows"] == 60 and cost.source["table_archs"] == 200
+    assert cost == slot_cost_from_spec(fbnet, spec, rng=np.random.default_rng(0), data_dir=tmp_path)
+    whole = slot_cost_from_spec(
+        fbnet, {**spec, "rows": 200}, rng=np.random.default_rng(1), data_dir=tmp_path
+    )
+    assert whole.source["r2_in_sample"] == pytest.approx(1.0)
+    for a in archs[:5]:  # every tabulated row is fitted
+        assert whole.predict(a) == pytest.approx(2.0 + sum(per_block[o] for o in a["ops"]))
+    with pytest.raises(ConfigError, match=r"rows 201 exceeds the 200 archs of the fbnet table"):
+        slot_cost_from_spec(
+            fbnet, {**spec, "rows": 201}, rng=np.random.default_rng(0), data_dir=tmp_path
+        )
 
 
 def test_predictor_and_lut_sources_name_their_device(space: NB201Space, tmp_path: Path) -> None:

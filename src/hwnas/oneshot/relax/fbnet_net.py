@@ -80,7 +80,9 @@ class RelaxedFBNet(nn.Module):
         super().__init__()
         for name, value in (("num_classes", num_classes), ("in_channels", in_channels)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"relaxed fbnet: {name} must be a whole number >= 1, got {value!r}")
+                raise ConfigError(
+                    f"relaxed fbnet: {name} must be a whole number >= 1, got {value!r}"
+                )
         self.stem = nn.Sequential(*_conv_bn(in_channels, FBNET_STEM_CHANNELS, 3))
         self.layers = nn.ModuleList(MixedLayer(*plan) for plan in fbnet_layer_plan())
         self.head = nn.Sequential(*_conv_bn(FBNET_STAGES[-1][0], FBNET_HEAD_CHANNELS, 1))
