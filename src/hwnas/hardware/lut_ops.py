@@ -111,7 +111,7 @@ def _fbnet_part(kind: str, *args: Any) -> Any:
     if kind == "stem":
         return nn.Sequential(*fbnet_torch._conv_bn(3, args[0], 3))
     if kind == "layer":
-        return fbnet_torch._layer(*args)
+        return fbnet_torch.fbnet_block(*args)
     c_in, n_cls = args  # head: 1x1 conv + BN + ReLU, pool, flatten, classifier
     return nn.Sequential(
         *fbnet_torch._conv_bn(c_in, FBNET_HEAD_CHANNELS, 1),
