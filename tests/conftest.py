@@ -109,3 +109,15 @@ def synthetic_nb201_dir(
 @pytest.fixture()
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture()
+def one_torch_thread():
+    """Run a test with one torch thread (restored after): toy networks train fastest on one, and
+    two per test stall when pytest-xdist runs a test per core. Use it module-wide with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -24,16 +24,10 @@ from hwnas.spaces import FBNetSpace
 from hwnas.spaces.fbnet_cost import FBNET_BLOCKS, FBNET_LAYERS, fbnet_params_flops
 from hwnas.spaces.fbnet_torch import build_fbnet_network
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 FBNET_LATENCY = SHARED / "nb201_fbnet_latency_help" / "fbnet_latency_ms.csv"
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a busy machine: one thread is as fast and disturbs less
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -20,15 +20,9 @@ from hwnas.oneshot.relax.methods import METHODS, method_settings
 from hwnas.oneshot.relax.search import run_search
 from hwnas.spaces import NB201Space
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TOY = {"epochs": 2, "channels": 4, "cells": 1, "batch_size": 128, "top_k": 3}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny networks: two threads on a busy machine are slower
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

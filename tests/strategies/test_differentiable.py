@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 import yaml
 
 from hwnas import Objective, Study, create_space, create_strategy
@@ -18,15 +17,9 @@ from hwnas.data import load_dataset
 from hwnas.errors import ConfigError
 from hwnas.evaluation.base import Evaluator
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TOY = {"epochs": 2, "channels": 4, "cells": 1, "batch_size": 128}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny networks: two threads on a busy machine are slower
-    yield
-    torch.set_num_threads(threads)
 
 
 class CheapMetrics(Evaluator):
