@@ -124,3 +124,16 @@ def test_a_small_grey_network_counts_what_it_builds():
     assert space.cheap_metrics(arch)["params_m"] == params / 1e6
     assert net(torch.zeros(2, 1, 16, 16)).shape == (2, 10)
     assert space.input_shape == (1, 16, 16)
+
+
+def test_added_options_stay_out_of_saved_option_sets_at_their_defaults():
+    # Predictor / LUT files and measurement cache keys written before the network options
+    # existed must still match a default space; a non-default network is told apart.
+    from hwnas.hardware.lut import space_options as lut_options
+    from hwnas.hardware.predictor_io import space_options
+    from hwnas.spaces import NB201Space
+
+    assert space_options(NB201Space()) == {"num_classes": 10, "input_size": 32}
+    assert lut_options(NB201Space()) == {"num_classes": 10, "input_size": 32}
+    assert space_options(NB201Space(channels=8))["channels"] == 8
+    assert lut_options(NB201Space(in_channels=1))["in_channels"] == 1

@@ -51,7 +51,10 @@ def space_options(space: SearchSpace) -> dict[str, Any]:
     return {
         name: getattr(space, name)
         for name, p in params.items()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY and hasattr(space, name)
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+        and hasattr(space, name)
+        # see SearchSpace.added_options
+        and not (name in space.added_options and getattr(space, name) == p.default)
     }
 
 

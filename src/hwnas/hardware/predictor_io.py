@@ -42,6 +42,8 @@ def space_options(space: SearchSpace) -> dict[str, Any]:
     for name, p in inspect.signature(type(space).__init__).parameters.items():
         if p.kind is p.KEYWORD_ONLY and hasattr(space, name):
             value = getattr(space, name)
+            if name in space.added_options and value == p.default:
+                continue  # see SearchSpace.added_options
             if isinstance(value, (int, float, str, bool)) or value is None:
                 out[name] = value
     return out

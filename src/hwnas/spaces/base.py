@@ -37,6 +37,10 @@ class SearchSpace(ABC):
     """
 
     name: ClassVar[str] = ""
+    # Keyword options added after the space's option sets were first saved (predictor and LUT
+    # files, measurement cache keys): left out of those sets while at their defaults, so what
+    # was saved before them still matches.
+    added_options: ClassVar[tuple[str, ...]] = ()
     options: dict[str, Any]
 
     def __new__(cls, *args: Any, **kwargs: Any) -> SearchSpace:

@@ -43,6 +43,7 @@ class NB201Space(CategoricalSpace):
 
     name = "nb201"
     slots = (NB201_OPS,) * 6
+    added_options = ("in_channels", "channels", "cells")
 
     def __init__(
         self,
