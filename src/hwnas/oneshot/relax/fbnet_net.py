@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from hwnas.errors import ConfigError
-from hwnas.oneshot.relax.nb201_net import ArchSample
+from hwnas.oneshot.relax.nb201_net import ArchSample, weighted_sum
 from hwnas.spaces.fbnet_cost import (
     FBNET_BLOCKS,
     FBNET_HEAD_CHANNELS,
@@ -63,13 +63,7 @@ class MixedLayer(nn.Module):
     def forward(
         self, x: torch.Tensor, weights: torch.Tensor, active: Sequence[int] | None
     ) -> torch.Tensor:
-        chosen = range(len(self.ops)) if active is None else active
-        out: torch.Tensor | None = None
-        for j in chosen:
-            term = weights[j] * self.ops[j](x)
-            out = term if out is None else out + term
-        assert out is not None
-        return out
+        return weighted_sum(self.ops, x, weights, active)
 
 
 class RelaxedFBNet(nn.Module):

@@ -77,6 +77,19 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
 
 
+def weighted_sum(
+    ops: nn.ModuleList, x: torch.Tensor, weights: torch.Tensor, active: Sequence[int] | None
+) -> torch.Tensor:
+    """``sum_j weights[j] * ops[j](x)`` over ``active`` (every op when None): one mixed slot."""
+    chosen = range(len(ops)) if active is None else active
+    out: torch.Tensor | None = None
+    for j in chosen:
+        term = weights[j] * ops[j](x)
+        out = term if out is None else out + term
+    assert out is not None
+    return out
+
+
 class MixedEdge(nn.Module):
     """One edge: the weighted sum of its chosen operations (on ``1/partial_k`` of the channels)."""
 
@@ -91,12 +104,7 @@ class MixedEdge(nn.Module):
     ) -> torch.Tensor:
         k = self.partial_k
         part = x if k == 1 else x[:, : x.shape[1] // k]
-        chosen = range(len(self.ops)) if active is None else active
-        out: torch.Tensor | None = None
-        for j in chosen:
-            term = weights[j] * self.ops[j](part)
-            out = term if out is None else out + term
-        assert out is not None
+        out = weighted_sum(self.ops, part, weights, active)
         if k == 1:
             return out
         return channel_shuffle(torch.cat([out, x[:, x.shape[1] // k :]], dim=1), k)
