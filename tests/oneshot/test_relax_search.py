@@ -173,3 +173,16 @@ def test_result_round_trips(digits, tmp_path):
     assert back == result
     data = json.loads((tmp_path / "result.json").read_text())
     assert data["format"] == "hwnas-gradient-search"
+
+
+def test_a_damaged_checkpoint_is_refused_with_one_line(digits, tmp_path):
+    from hwnas.errors import DataError
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    s = _settings("gdas")
+    with pytest.raises(DataError, match="delete it to start the search again") as info:
+        run_search(NB201Space(), digits, s, cost=None, latency_weight=0.0, seed=0, label="x",
+                   folder=folder)  # fmt: skip
+    assert "\n" not in str(info.value)

@@ -92,6 +92,12 @@ def save_checkpoint(
         "generator": generator.get_state(),
         "rng": torch.get_rng_state(),
     }
+    write_state(path, state, fix="free disk space or pass another checkpoint_dir")
+
+
+def write_state(path: Path, state: dict[str, Any], *, fix: str) -> None:
+    """``torch.save`` plain values to ``path`` through a synced temporary file, so an interrupted
+    write never leaves half a file; :class:`StoreError` naming ``fix`` when it cannot be written."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
@@ -101,11 +107,21 @@ def save_checkpoint(
         os.replace(tmp, path)
     except OSError as exc:
         raise StoreError(
-            f"cannot write the checkpoint {path} ({exc.strerror or exc}); "
-            "free disk space or pass another checkpoint_dir"
+            f"cannot write the checkpoint {path} ({exc.strerror or exc}); {fix}"
         ) from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def read_state(path: Path, *, what: str, fix: str) -> Any:
+    """What :func:`write_state` wrote, read with ``weights_only=True`` (plain values only, no
+    code unpickled); :class:`DataError` naming ``what`` it should be and ``fix`` for a damaged
+    file."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged zip or pickle stream
+        reason = one_line(exc)[:120] or type(exc).__name__
+        raise DataError(f"{path} is damaged or not a {what} ({reason}); {fix}") from None
 
 
 def load_checkpoint(
@@ -162,13 +178,7 @@ def load_checkpoint(
 
 def _read(path: Path) -> dict[str, Any]:
     """The checkpoint's dict, with every field's type checked."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a damaged zip or pickle stream
-        reason = one_line(exc)[:120] or type(exc).__name__
-        raise DataError(
-            f"{path} is damaged or not a training checkpoint ({reason}); {_FIX}"
-        ) from None
+    state = read_state(path, what="training checkpoint", fix=_FIX)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise DataError(f"{path} is not a hwnas training checkpoint; {_FIX}")
     if state.get("version") != VERSION:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,8 +43,10 @@ from hwnas.oneshot.relax.steps import (
     weight_step,
 )
 from hwnas.spaces.base import CategoricalSpace
+from hwnas.training.checkpoint import read_state, write_state
 
 CHECKPOINT = "checkpoint.pt"
+_FIX = "delete it to start the search again"
 CALIBRATION_IMAGES = 2000  # training images that re-estimate BatchNorm before scoring a path
 Progress = Callable[[dict[str, Any]], None]
 
@@ -315,14 +316,12 @@ def _save(path: Path, ctx: StepContext, state: _State, gen: torch.Generator, lab
         data["net_y"] = ctx.net_y.state_dict()
         data["y_opt"] = ctx.y_opt.state_dict()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(data, tmp)
-    os.replace(tmp, path)
+    write_state(path, data, fix=_FIX)
 
 
 def _restore(path: Path, ctx: StepContext, state: _State, gen: torch.Generator, label: str) -> None:
+    data = read_state(path, what="gradient-search checkpoint", fix=_FIX)
     try:
-        data = torch.load(path, weights_only=True)
         if data["label"] != label:
             raise KeyError("label")
         ctx.net.load_state_dict(data["net"])
@@ -333,10 +332,9 @@ def _restore(path: Path, ctx: StepContext, state: _State, gen: torch.Generator, 
             ctx.net_y.load_state_dict(data["net_y"])
             ctx.y_opt.load_state_dict(data["y_opt"])
         gen.set_state(data["generator"])
-    except (OSError, RuntimeError, KeyError, ValueError) as exc:
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
         raise DataError(
-            f"{path}: cannot resume from this checkpoint ({type(exc).__name__}: {exc}); "
-            "delete it to start the search again"
+            f"{path}: cannot resume from this checkpoint ({type(exc).__name__}: {exc}); {_FIX}"
         ) from None
     state.epoch = int(data["epoch"])
     state.trajectory = data["trajectory"]
