@@ -259,7 +259,7 @@ class TASStrategy(GradientStrategy):
     a FLOPs target (options: :class:`hwnas.oneshot.relax.tas.TASConfig` keys but ``seed``, which
     comes from the study). Its derived networks are evaluated by the config's evaluators (e.g.
     ``train``); distillation from the unpruned network is
-    :func:`hwnas.oneshot.relax.tas.distill`."""
+    :func:`hwnas.oneshot.relax.tas_distill.distill`."""
 
     method = "tas"
     spaces = ("resnet",)
