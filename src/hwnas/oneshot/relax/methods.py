@@ -32,7 +32,7 @@ ICLR 2020, section 5 and its code; see ``shared/REFERENCES.md``):
 ``latency_weight`` is the strength of each method's hardware term: ``lambda`` of
 ``CE + lambda * E[cost] / ref`` for darts, pc_darts, sharpdarts, rarts and gdas; ``b`` for fbnet;
 ``beta`` (``mul#log``) or ``lambda`` (``add#linear``) for proxyless. ``latency_weights`` sweeps it:
-one search per value, and the derived architectures together give a front in one command.
+one search per value; the derived architectures of all of them are evaluated together.
 ``target`` (in the cost's unit) makes ``ref`` the target and adds
 ``target_weight * relu(E[cost] / target - 1)`` to the loss.
 
