@@ -27,6 +27,7 @@ from hwnas.errors import DataError
 from hwnas.evaluation import EvaluatorContext, create_evaluator
 from hwnas.evaluation.base import Evaluator
 from hwnas.report.scoring import DECILES, REF_MARGIN, HypervolumeGap, LatencyBands
+from hwnas.spaces.base import SearchSpace
 
 __all__ = ["DECILES", "REF_MARGIN", "TASKS", "Task", "TaskScorer", "make_evaluator", "task_of"]
 
@@ -50,6 +51,19 @@ class Task:
     def metrics(self) -> tuple[str, ...]:
         """Objective metrics, accuracy first."""
         return ("accuracy", *self.latency_metrics)
+
+    def make_space(self) -> SearchSpace:
+        """The space searched (NB201's cells)."""
+        return create_space("nb201")
+
+    def make_evaluator(self) -> Evaluator:
+        """The evaluator a search calls (tables are loaded once per process)."""
+        return create_evaluator(
+            "nb201",
+            EvaluatorContext(space=self.make_space()),
+            dataset=self.dataset,
+            devices=list(self.devices),
+        )
 
 
 TASKS: dict[str, Task] = {
@@ -81,11 +95,8 @@ def task_of(name: str) -> Task:
 
 
 def make_evaluator(task: Task) -> Evaluator:
-    """The NB201 benchmark evaluator of ``task`` (tables are loaded once per process)."""
-    space = create_space("nb201")
-    return create_evaluator(
-        "nb201", EvaluatorContext(space=space), dataset=task.dataset, devices=list(task.devices)
-    )
+    """The benchmark evaluator of ``task`` (tables are loaded once per process)."""
+    return task.make_evaluator()
 
 
 class TaskScorer:
