@@ -19,17 +19,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from hwnas import create_space
+from hwnas.config import StudyConfig, build_evaluators, build_space, load_config
 from hwnas.errors import DataError
 from hwnas.evaluation import EvaluatorContext, create_evaluator
 from hwnas.evaluation.base import Evaluator
 from hwnas.report.scoring import DECILES, REF_MARGIN, HypervolumeGap, LatencyBands
 from hwnas.spaces.base import SearchSpace
 
-__all__ = ["DECILES", "REF_MARGIN", "TASKS", "Task", "TaskScorer", "make_evaluator", "task_of"]
+__all__ = [
+    "DECILES",
+    "REF_MARGIN",
+    "TASKS",
+    "AnyTask",
+    "ConfigTask",
+    "Task",
+    "TaskScorer",
+    "make_evaluator",
+    "task_of",
+]
 
 
 @dataclass(frozen=True)
@@ -81,11 +93,71 @@ TASKS: dict[str, Task] = {
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 
 
-def task_of(name: str) -> Task:
-    """A benchmark task by name, or any ``dataset/device[+device]`` of the NB201 latency table
-    (e.g. ``cifar10/gold_6226``: device columns no benchmark task uses, to check settings on)."""
+@dataclass(frozen=True)
+class ConfigTask:
+    """A task read from an hwnas config file: its space, its one evaluator (which must hold a
+    full table to score against, e.g. ``table`` over a user's ``categorical`` space) and its
+    objectives (the first maximised, the others minimised and banded like latency).
+
+    This is how the benchmark scores a space a user brings: the same regret and 1 - HV/HV*
+    figures, with the latency bands taken from the user's table.
+    """
+
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    def _config(self) -> StudyConfig:
+        config = load_config(self.path)
+        objectives = [(o.metric, o.direction) for o in config.objectives]
+        if (
+            len(objectives) < 2
+            or objectives[0][1] != "maximize"
+            or any(d != "minimize" for _, d in objectives[1:])
+        ):
+            raise ValueError(
+                f"task {self.path}: objectives must be one metric to maximise, then the ones to "
+                f"minimise (got {objectives})"
+            )
+        if len(config.evaluators) != 1:
+            raise ValueError(
+                f"task {self.path}: expected one evaluator holding the whole table, "
+                f"got {len(config.evaluators)}"
+            )
+        return config
+
+    @property
+    def latency_metrics(self) -> tuple[str, ...]:
+        return self.metrics[1:]
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return tuple(o.metric for o in self._config().objectives)
+
+    def make_space(self) -> SearchSpace:
+        return build_space(self._config())
+
+    def make_evaluator(self) -> Evaluator:
+        _space, (evaluator,) = build_evaluators(self._config(), base_dir=self.path.parent)
+        return evaluator
+
+
+AnyTask = Task | ConfigTask
+
+
+def task_of(name: str) -> AnyTask:
+    """A benchmark task by name, any ``dataset/device[+device]`` of the NB201 latency table
+    (e.g. ``cifar10/gold_6226``: device columns no benchmark task uses, to check settings on), or
+    the path of an hwnas config (``.yaml``) whose one evaluator holds a full table."""
     if name in TASKS:
         return TASKS[name]
+    if name.endswith((".yaml", ".yml")):
+        path = Path(name)
+        if not path.is_file():
+            raise ValueError(f"task {name!r}: no such config file")
+        return ConfigTask(path.resolve())
     dataset, _, devices = name.partition("/")
     if dataset not in DATASETS or not devices:
         raise ValueError(
@@ -94,7 +166,7 @@ def task_of(name: str) -> Task:
     return Task(dataset, tuple(devices.split("+")))
 
 
-def make_evaluator(task: Task) -> Evaluator:
+def make_evaluator(task: AnyTask) -> Evaluator:
     """The benchmark evaluator of ``task`` (tables are loaded once per process)."""
     return task.make_evaluator()
 
@@ -105,14 +177,14 @@ class TaskScorer:
     The figures come from :mod:`hwnas.report.scoring` (the report scores a run the same way).
     """
 
-    def __init__(self, task: Task, evaluator: Evaluator | None = None) -> None:
+    def __init__(self, task: AnyTask, evaluator: Evaluator | None = None) -> None:
         ev = evaluator if evaluator is not None else make_evaluator(task)
         table = ev.table()
         if table is None:
             raise ValueError(f"evaluator of task {task.name} has no table to score against")
         self.task = task
         self.index = {s: i for i, s in enumerate(table.index)}
-        self.accuracy = table["accuracy"].to_numpy(dtype=float)
+        self.accuracy = table[task.metrics[0]].to_numpy(dtype=float)
         self.latency = table[list(task.latency_metrics)].to_numpy(dtype=float)  # (n, d)
         try:
             self.bands = LatencyBands.of_table(self.accuracy, self.latency, DECILES)
