@@ -30,6 +30,6 @@ def test_duplicate_registration_raises() -> None:
 
 
 def test_lists_are_sorted_and_complete() -> None:
-    assert list_spaces() == ["fbnet", "mbv3", "nb201", "resnet"]
+    assert list_spaces() == ["categorical", "fbnet", "mbv3", "nb201", "resnet"]
     assert set(list_strategies()) >= {"random", "evolution", "nsga2", "local_search"}
     assert list_strategies() == sorted(list_strategies())

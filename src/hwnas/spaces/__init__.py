@@ -6,6 +6,7 @@ from typing import Any
 
 from hwnas.registry import Registry
 from hwnas.spaces.base import Arch, CategoricalSpace, SearchSpace
+from hwnas.spaces.categorical import UserCategoricalSpace
 from hwnas.spaces.fbnet import FBNetSpace
 from hwnas.spaces.mbv3 import MBV3Space
 from hwnas.spaces.nb201 import NB201Space
@@ -16,6 +17,7 @@ SPACES.register("nb201")(NB201Space)
 SPACES.register("fbnet")(FBNetSpace)
 SPACES.register("mbv3")(MBV3Space)
 SPACES.register("resnet")(ResNetSpace)
+SPACES.register("categorical")(UserCategoricalSpace)
 
 
 def create_space(name: str, **options: Any) -> SearchSpace:
@@ -36,6 +38,7 @@ __all__ = [
     "NB201Space",
     "ResNetSpace",
     "SearchSpace",
+    "UserCategoricalSpace",
     "create_space",
     "list_spaces",
 ]
