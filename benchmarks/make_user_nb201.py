@@ -1,0 +1,88 @@
+"""Write NAS-Bench-201 as if it were a user's own space and table, for the benchmark's
+bring-your-own-space check (issue #12, part 4).
+
+``benchmarks/user_space/nb201_as_user.csv`` gets all 15,625 cells keyed by the ``categorical``
+space's canonical string (six slots, one per cell edge, choices joined by ``-``, NB201's
+operations under names a user might give them, ``none`` as ``zero``), with the test accuracy
+on the three datasets and the latency on the benchmark's four devices. The configs beside it
+(``benchmarks/user_space/*.yaml``, committed) define the same five tasks as
+``benchmarks/nb201_hw.py``'s NB201 tasks over that table; nothing in them is NB201-specific, so
+strategies see only what a user's space offers (no cheap metrics).
+
+Usage::
+
+    python benchmarks/make_user_nb201.py [--data ../shared/data]
+    python benchmarks/nb201_hw.py --tasks benchmarks/user_space/*.yaml ...
+
+The CSV (about 1.7 MB) is not committed; the benchmark's commands regenerate it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import os
+from pathlib import Path
+
+from make_categorical_table import EDGES, nb201_string
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "benchmarks" / "user_space" / "nb201_as_user.csv"
+OPS = {
+    "none": "zero",
+    "skip_connect": "skip",
+    "nor_conv_1x1": "conv1x1",
+    "nor_conv_3x3": "conv3x3",
+    "avg_pool_3x3": "avgpool",
+}
+ACCURACY = {
+    "accuracy_cifar10": "CIFAR10TestAccuracy200Epochs",
+    "accuracy_cifar100": "CIFAR100TestAccuracy200Epochs",
+    "accuracy_imagenet16": "ImageNetTestAccuracy200Epochs",
+}
+DEVICES = ("raspi4", "pixel3", "fpga", "eyeriss")
+
+
+def _read(path: Path, key: str, columns: dict[str, str]) -> dict[str, dict[str, str]]:
+    with open(path, newline="") as f:
+        rows = {r[key]: {name: r[col] for name, col in columns.items()} for r in csv.DictReader(f)}
+    if len(rows) != 15625:
+        raise SystemExit(f"expected 15,625 NB201 cells in {path}, got {len(rows)}")
+    return rows
+
+
+def write_table(data: Path, out: Path) -> int:
+    accuracy = _read(
+        data / "nb201_nats_test_acc" / "nats_bench.csv", "ArchitectureString", ACCURACY
+    )
+    latency = _read(
+        data / "nb201_fbnet_latency_help" / "nb201_latency_ms.csv",
+        "arch_str",
+        {f"latency_ms@{d}": d for d in DEVICES},
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["arch", *ACCURACY, *(f"latency_ms@{d}" for d in DEVICES)])
+        n = 0
+        for ops in itertools.product(OPS, repeat=len(EDGES)):
+            key = nb201_string(ops)
+            values = {**accuracy[key], **latency[key]}
+            writer.writerow(["-".join(OPS[o] for o in ops), *values.values()])
+            n += 1
+    return n
+
+
+def main() -> None:
+    default_data = Path(os.environ.get("HWNAS_DATA", REPO.parent / "shared" / "data"))
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p.add_argument("--data", type=Path, default=default_data, help="the shared data folder")
+    p.add_argument("--out", type=Path, default=OUT, help="the CSV to write")
+    args = p.parse_args()
+    n = write_table(args.data, args.out)
+    print(f"wrote {n} rows, {args.out.stat().st_size} bytes, to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
