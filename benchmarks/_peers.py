@@ -1,23 +1,31 @@
-"""Runs of one strategy on one task: hwnas strategies and the peers (pymoo, Optuna).
+"""Runs of one strategy on one task: hwnas strategies and the peers (pymoo, Optuna, White's LS).
 
-Every runner returns a :class:`RunLog` of the distinct architectures it evaluated, in order.
+Every runner takes ``(task, evaluator, seed, budget, max_cpu_s)`` and returns a :class:`RunLog`
+of the distinct architectures it evaluated, in order. A task is anything with ``name``,
+``metrics`` (the first is maximised, the rest minimised), ``latency_metrics``, ``make_space()``
+(a :class:`~hwnas.spaces.base.CategoricalSpace`) and ``make_evaluator()``; no runner assumes
+NB201 or a metric name.
+
 Budget = distinct architectures: a peer that proposes an architecture again is answered from a
 dict, free, and that answer does not count. A run stops at the budget or after
 ``MAX_ASKS_PER_BUDGET * budget`` proposals, or after ``max_cpu_s`` seconds of CPU time in the
-run (a guard against samplers whose cost per ask grows with the repeats they are told: Optuna's
-TPE can propose thousands of repeats); then ``stop_reason`` says which.
+run (a guard against samplers whose cost per ask grows with the trials they are told: Optuna's
+TPE can propose thousands of repeats, Optuna's GP refits a Gaussian process each ask); then
+``stop_reason`` says which. The CPU guard applies to hwnas strategies alike (checked after each
+of their evaluations). Every peer is seeded through the library's own seed option.
 
-Peers, each seeded through the library's own seed option:
+Peers (configurations in the docstrings of the modules named):
 
-* ``pymoo:nsga2`` -- ``pymoo.algorithms.moo.nsga2.NSGA2`` driven through pymoo's ask/tell
-  interface over 6 integer variables in 0..4 (decoded with ``space.decode``), with pymoo's
-  integer recipe: IntegerRandomSampling, SBX(prob=1.0, eta=3.0) and PM(prob=1.0, eta=3.0) on the
-  float relaxation with RoundingRepair, eliminate_duplicates=True, pop_size 20.
-* ``optuna:nsga2`` -- ``optuna.samplers.NSGAIISampler(population_size=20)``.
-* ``optuna:tpe`` -- ``optuna.samplers.TPESampler()`` (defaults; multi-objective TPE).
+* ``optuna:nsga2``, ``optuna:tpe`` (defaults), ``optuna:tpe-mv``, ``optuna:gp`` --
+  :mod:`_peers_optuna`.
+* ``pymoo:nsga2`` (integer SBX/PM recipe), ``pymoo:nsga2-cat`` (uniform crossover, random-reset
+  mutation), ``pymoo:mixed-ga`` (``MixedVariableGA`` with ``Choice`` variables) --
+  :mod:`_peers_pymoo`.
+* ``white:ls`` -- Pareto local search in the manner of White et al.'s local search,
+  :mod:`_peers_local`.
 
-Both Optuna peers see 6 categorical parameters ``e0..e5`` over the 5 NB201 operations, with an
-in-memory storage.
+The peer modules import :class:`Oracle` and ``POP_SIZE`` from here when a run starts (not at
+import), so either side may be imported first.
 """
 
 from __future__ import annotations
@@ -25,21 +33,50 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from _scoring import Task
-from hwnas import Objective, Study, create_space, create_strategy
+from _peers_local import run_white_ls
+from _peers_optuna import (
+    run_optuna_gp,
+    run_optuna_nsga2,
+    run_optuna_tpe,
+    run_optuna_tpe_mv,
+)
+from _peers_pymoo import (
+    run_pymoo,
+    run_pymoo_mixed_ga,
+    run_pymoo_nsga2,
+    run_pymoo_nsga2_cat,
+)
+from hwnas import Objective, Study, create_strategy
 from hwnas.evaluation.base import Evaluator
 from hwnas.problem import Problem
-from hwnas.spaces.base import Arch
+from hwnas.spaces.base import Arch, CategoricalSpace, SearchSpace
 from hwnas.strategies import default_strategy_spec
 from hwnas.strategies.base import Strategy
 from hwnas.trial import Observation
 
 MAX_ASKS_PER_BUDGET = 50
-POP_SIZE = 20  # hwnas nsga2's default population, used for the peers' NSGA-II too
+POP_SIZE = 20  # hwnas nsga2's default population, used for the peers' populations too
+
+
+class Task(Protocol):
+    """What a runner needs of a task (``_scoring.Task`` and a user's table task have it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def metrics(self) -> tuple[str, ...]: ...
+
+    @property
+    def latency_metrics(self) -> tuple[str, ...]: ...
+
+    def make_space(self) -> SearchSpace: ...
+
+    def make_evaluator(self) -> Evaluator: ...
 
 
 @dataclass
@@ -58,18 +95,32 @@ class RunLog:
 
 
 def _objectives(task: Task) -> list[Objective]:
-    return [Objective("accuracy", "maximize")] + [
-        Objective(m, "minimize") for m in task.latency_metrics
-    ]
+    """The task's objectives: its first metric maximised, the others minimised."""
+    first, *rest = task.metrics
+    return [Objective(first, "maximize")] + [Objective(m, "minimize") for m in rest]
 
 
-class _Oracle:
-    """Answers a peer's proposals, charging only architectures not seen before."""
+def categorical_space(task: Task) -> CategoricalSpace:
+    """``task.make_space()``, which the peers need to be categorical (one tuple per slot)."""
+    space = task.make_space()
+    if not isinstance(space, CategoricalSpace):
+        raise TypeError(
+            f"task {task.name}: the peers search a CategoricalSpace, got {type(space).__name__}"
+        )
+    return space
+
+
+class Oracle:
+    """Answers a peer's proposals, charging only architectures not seen before.
+
+    ``answer`` returns the objective values in the task's metric order; ``sign`` turns them into
+    minimisation form (the first metric negated). ``done`` is checked before each proposal.
+    """
 
     def __init__(self, task: Task, evaluator: Evaluator, budget: int, max_cpu_s: float) -> None:
         self.task = task
         self.evaluator = evaluator
-        self.space = create_space("nb201")
+        self.space = categorical_space(task)
         self.budget = budget
         self.max_asks = MAX_ASKS_PER_BUDGET * budget
         self.memo: dict[str, tuple[float, ...]] = {}
@@ -77,6 +128,8 @@ class _Oracle:
         self.start = time.perf_counter()
         self.max_cpu_s = max_cpu_s
         self.cpu_start = time.process_time()
+        self.directions = ["maximize"] + ["minimize"] * (len(task.metrics) - 1)
+        self.sign = np.array([-1.0] + [1.0] * (len(task.metrics) - 1))
 
     @property
     def done(self) -> bool:
@@ -89,7 +142,7 @@ class _Oracle:
         return self.log.stop_reason != ""
 
     def answer(self, arch: Arch) -> tuple[float, ...]:
-        """Objective values of ``arch`` in the task's metric order (accuracy first)."""
+        """Objective values of ``arch`` in the task's metric order (the maximised one first)."""
         self.log.total_asks += 1
         key = self.space.to_string(arch)
         values = self.memo.get(key)
@@ -106,6 +159,9 @@ class _Oracle:
         if len(self.log.archs) < self.budget and not self.log.stop_reason:
             self.log.stop_reason = "exhausted"
         return self.log
+
+
+_Oracle = Oracle  # the name older scripts import
 
 
 # -- hwnas ----------------------------------------------------------------------------------------
@@ -127,22 +183,27 @@ class _CountingStrategy(Strategy):
         self.inner.tell(observation)
 
 
+class _CpuGuard(Exception):
+    """Raised from a study callback when an hwnas run has used its CPU time."""
+
+
 def hwnas_runner(name: str, **options: Any) -> Runner:
     """A runner for the registered hwnas strategy ``name`` with ``options``; ``"default"`` is
     the strategy hwnas picks when a config names none (``default_strategy_spec``)."""
 
     def run(task: Task, evaluator: Evaluator, seed: int, budget: int, max_cpu_s: float) -> RunLog:
-        # hwnas runs take well under a second here; max_cpu_s is not checked inside them.
         start = time.perf_counter()
+        cpu_start = time.process_time()
+        space = task.make_space()
         if name == "default":  # what a config that names no strategy gets
-            problem = Problem(create_space("nb201"), tuple(_objectives(task)), ())
+            problem = Problem(space, tuple(_objectives(task)), ())
             name_, options_ = default_strategy_spec(problem)
             inner = create_strategy(name_, **options_)
         else:
             inner = create_strategy(name, **options)
         strategy = _CountingStrategy(inner)
         study = Study(
-            space=create_space("nb201"),
+            space=space,
             evaluators=[evaluator],
             objectives=_objectives(task),
             strategy=strategy,
@@ -155,114 +216,20 @@ def hwnas_runner(name: str, **options: Any) -> Runner:
                 log.archs.append(trial.arch)
                 log.seconds.append(time.perf_counter() - start)
                 log.asks.append(strategy.n_asks)
+            if time.process_time() - cpu_start >= max_cpu_s:  # the peers' CPU guard, alike
+                raise _CpuGuard
 
-        study.optimize(budget=budget, callbacks=[record])
+        try:
+            study.optimize(budget=budget, callbacks=[record])
+        except _CpuGuard:
+            if len(log.archs) < budget:
+                log.stop_reason = "cpu"
         log.total_asks = strategy.n_asks
-        if len(log.archs) < budget:
+        if len(log.archs) < budget and not log.stop_reason:
             log.stop_reason = "exhausted"
         return log
 
     return run
-
-
-# -- pymoo ----------------------------------------------------------------------------------------
-def run_pymoo(
-    algorithm_cls: type, task: Task, evaluator: Evaluator, seed: int, budget: int, max_cpu_s: float
-) -> RunLog:
-    """A pymoo algorithm (NSGA2, GA, ...) with the integer recipe, driven through ask/tell."""
-    from pymoo.core.evaluator import Evaluator as PymooEvaluator
-    from pymoo.core.problem import Problem as PymooProblem
-    from pymoo.operators.crossover.sbx import SBX
-    from pymoo.operators.mutation.pm import PM
-    from pymoo.operators.repair.rounding import RoundingRepair
-    from pymoo.operators.sampling.rnd import IntegerRandomSampling
-    from pymoo.problems.static import StaticProblem
-
-    oracle = _Oracle(task, evaluator, budget, max_cpu_s)
-    space = oracle.space
-    n_choices = {len(c) for c in space.slots}
-    assert n_choices == {5}, n_choices
-    problem = PymooProblem(n_var=len(space.slots), n_obj=len(task.metrics), xl=0, xu=4, vtype=int)
-    algorithm = algorithm_cls(
-        pop_size=POP_SIZE,
-        sampling=IntegerRandomSampling(),
-        crossover=SBX(prob=1.0, eta=3.0, vtype=float, repair=RoundingRepair()),
-        mutation=PM(prob=1.0, eta=3.0, vtype=float, repair=RoundingRepair()),
-        eliminate_duplicates=True,
-    )
-    # The termination never triggers: the oracle decides when the run ends.
-    algorithm.setup(problem, termination=("n_gen", 10**9), seed=seed, verbose=False)
-    sign = np.array([-1.0] + [1.0] * len(task.latency_metrics))  # pymoo minimises
-    while not oracle.done:
-        pop = algorithm.ask()
-        if pop is None or len(pop) == 0:  # mating found no new offspring
-            oracle.log.stop_reason = "exhausted"
-            break
-        F = []
-        for x in pop.get("X"):
-            if oracle.done:
-                break
-            F.append(sign * np.array(oracle.answer(space.decode(np.rint(x)))))
-        if len(F) < len(pop):
-            break
-        PymooEvaluator().eval(StaticProblem(problem, F=np.array(F)), pop)
-        algorithm.tell(infills=pop)
-    return oracle.finish()
-
-
-def run_pymoo_nsga2(
-    task: Task, evaluator: Evaluator, seed: int, budget: int, max_cpu_s: float
-) -> RunLog:
-    from pymoo.algorithms.moo.nsga2 import NSGA2
-
-    return run_pymoo(NSGA2, task, evaluator, seed, budget, max_cpu_s)
-
-
-# -- Optuna ---------------------------------------------------------------------------------------
-def _run_optuna(
-    make_sampler: Callable[[int], object],
-    task: Task,
-    evaluator: Evaluator,
-    seed: int,
-    budget: int,
-    max_cpu_s: float,
-) -> RunLog:
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    oracle = _Oracle(task, evaluator, budget, max_cpu_s)
-    space = oracle.space
-    study = optuna.create_study(
-        directions=["maximize"] + ["minimize"] * len(task.latency_metrics),
-        sampler=make_sampler(seed),  # type: ignore[arg-type]
-    )
-    while not oracle.done:
-        trial = study.ask()
-        ops = [trial.suggest_categorical(f"e{i}", list(c)) for i, c in enumerate(space.slots)]
-        study.tell(trial, list(oracle.answer({"ops": ops})))
-    return oracle.finish()
-
-
-def run_optuna_nsga2(
-    task: Task, evaluator: Evaluator, seed: int, budget: int, max_cpu_s: float
-) -> RunLog:
-    import optuna
-
-    def sampler(s: int) -> object:
-        return optuna.samplers.NSGAIISampler(population_size=POP_SIZE, seed=s)
-
-    return _run_optuna(sampler, task, evaluator, seed, budget, max_cpu_s)
-
-
-def run_optuna_tpe(
-    task: Task, evaluator: Evaluator, seed: int, budget: int, max_cpu_s: float
-) -> RunLog:
-    import optuna
-
-    def sampler(s: int) -> object:
-        return optuna.samplers.TPESampler(seed=s)
-
-    return _run_optuna(sampler, task, evaluator, seed, budget, max_cpu_s)
 
 
 # (task, evaluator, seed, budget, max_cpu_s) -> log
@@ -282,9 +249,28 @@ def _hwnas_runners() -> dict[str, Runner]:
     return runners
 
 
-RUNNERS: dict[str, Runner] = {
-    **_hwnas_runners(),
+PEER_RUNNERS: dict[str, Runner] = {
     "pymoo:nsga2": run_pymoo_nsga2,
+    "pymoo:nsga2-cat": run_pymoo_nsga2_cat,
+    "pymoo:mixed-ga": run_pymoo_mixed_ga,
     "optuna:nsga2": run_optuna_nsga2,
     "optuna:tpe": run_optuna_tpe,
+    "optuna:tpe-mv": run_optuna_tpe_mv,
+    "optuna:gp": run_optuna_gp,
+    "white:ls": run_white_ls,
 }
+
+RUNNERS: dict[str, Runner] = {**_hwnas_runners(), **PEER_RUNNERS}
+
+__all__ = [
+    "MAX_ASKS_PER_BUDGET",
+    "PEER_RUNNERS",
+    "POP_SIZE",
+    "RUNNERS",
+    "Oracle",
+    "RunLog",
+    "Runner",
+    "Task",
+    "hwnas_runner",
+    "run_pymoo",
+]

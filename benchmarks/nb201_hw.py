@@ -12,6 +12,20 @@ Usage::
 
 Writes one CSV row per (task, strategy, seed, budget) and a Markdown summary of medians beside
 it (same name, ``.md``). See docs/BENCHMARKS.md for the figures and how to read them.
+
+Strategies (``--strategies``, default all): every registered hwnas strategy (``hwnas:*``) and the
+peers of ``_peers.py``, each seeded through its library's own seed option:
+
+* Optuna: ``optuna:nsga2``, ``optuna:tpe`` (TPESampler's defaults: independent TPE for several
+  objectives), ``optuna:tpe-mv`` (multivariate TPE), ``optuna:gp`` (GPSampler, deterministic
+  objective; stopped by the CPU guard on long runs).
+* pymoo: ``pymoo:nsga2`` (integer SBX/PM recipe), ``pymoo:nsga2-cat`` (uniform crossover,
+  random-reset mutation), ``pymoo:mixed-ga`` (MixedVariableGA with Choice variables,
+  rank-and-crowding survival).
+* ``white:ls``: Pareto local search in the manner of White et al.'s local search (UAI 2021).
+
+The exact configurations are in the docstrings of ``_peers_optuna.py``, ``_peers_pymoo.py`` and
+``_peers_local.py``.
 """
 
 from __future__ import annotations
@@ -114,7 +128,16 @@ def _median_table(df: pd.DataFrame, value: str, budget: int, fmt: str) -> list[s
 
 BAR_BUDGETS = (100, 300)  # the budgets the issues' bars and goals are set at
 DEFAULT_STRATEGY = "hwnas:default"  # what a config that names no strategy gets
-PEERS = ("pymoo:nsga2", "optuna:nsga2", "optuna:tpe")
+PEERS = (
+    "pymoo:nsga2",
+    "pymoo:nsga2-cat",
+    "pymoo:mixed-ga",
+    "optuna:nsga2",
+    "optuna:tpe",
+    "optuna:tpe-mv",
+    "optuna:gp",
+    "white:ls",
+)
 
 
 def _bar_check(df: pd.DataFrame) -> list[str]:
@@ -239,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
 
     budgets = tuple(sorted(set(args.budgets)))
     # Slow strategies first, so the pool ends with short jobs.
-    order = {s: i for i, s in enumerate(["optuna:tpe", "pymoo:nsga2", "optuna:nsga2"])}
+    slow = ["optuna:gp", "optuna:tpe", "optuna:tpe-mv", "pymoo:nsga2", "optuna:nsga2"]
+    order = {s: i for i, s in enumerate(slow)}
     strategies = sorted(args.strategies, key=lambda s: order.get(s, len(order)))
     jobs = [
         (t, s, seed, budgets, args.max_run_cpu_s)
