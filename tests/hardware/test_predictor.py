@@ -3,6 +3,7 @@ clear errors for damaged folders, and exact accuracy figures on hand-made number
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -13,7 +14,9 @@ import pytest
 
 from hwnas.errors import ConfigError, DataError
 from hwnas.hardware.accuracy import evaluate_predictions
-from hwnas.hardware.predictor import ARCH_KINDS, LatencyPredictor
+from hwnas.hardware.features import feature_matrix
+from hwnas.hardware.predictor import ARCH_KINDS, KINDS_SPEC, LatencyPredictor
+from hwnas.predictors import PREDICTORS
 from hwnas.spaces import create_space
 
 
@@ -99,6 +102,13 @@ def test_damaged_folders_raise_one_clear_data_error(fitted, tmp_path: Path) -> N
     (g / "model.txt").unlink()
     with pytest.raises(DataError, match=r"model.txt is missing"):
         LatencyPredictor.load(g)
+    # A matching checksum over text that is no model: the file and the fix are named.
+    (g / "model.txt").write_text("not a model")
+    meta = json.loads((g / "predictor.json").read_text())
+    meta["model_sha256"] = hashlib.sha256(b"not a model").hexdigest()
+    (g / "predictor.json").write_text(json.dumps(meta))
+    with pytest.raises(DataError, match=r"model.txt: linear_gbdt: not a LightGBM text model"):
+        LatencyPredictor.load(g)
 
     r = _saved(fitted, "ridge", tmp_path / "r")
     meta = json.loads((r / "predictor.json").read_text())
@@ -149,3 +159,34 @@ def test_evaluate_predictions_on_hand_made_numbers() -> None:
         evaluate_predictions([0.0, 1.0], [1.0, 1.0])
     with pytest.raises(ConfigError, match="equal-length"):
         evaluate_predictions([1.0, 2.0], [1.0])
+
+
+V1 = Path(__file__).parent / "data" / "latency_predictor_v1"
+
+
+@pytest.mark.parametrize("kind", ["ridge", "flops"])
+def test_folders_saved_by_earlier_versions_load_and_predict_the_same(kind: str) -> None:
+    # Written by the latency predictor before its models moved into hwnas.predictors
+    # (flops with a log target: a line over log-FLOPs saved as slope and intercept).
+    p = LatencyPredictor.load(V1 / kind)
+    expected = json.loads((V1 / "expected.json").read_text())
+    assert (p.kind, p.device, p.log_target) == (kind, "raspi4", kind == "flops")
+    want = np.array([float.fromhex(h) for h in expected[kind]])
+    np.testing.assert_allclose(p.predict(expected["archs"]), want, rtol=1e-12, atol=0)
+
+
+def test_each_kind_is_a_registered_predictor(fitted, split) -> None:  # type: ignore[no-untyped-def]
+    assert {k: s.predictor for k, s in KINDS_SPEC.items()} == {
+        "gbdt": "linear_gbdt",
+        "ridge": "ridge",
+        "flops": "linear",
+        "kernels": "nnls",
+    }
+    for kind in ARCH_KINDS:  # the latency predictor is its registered model plus the features
+        p = fitted[kind]
+        assert isinstance(p._model, PREDICTORS.get(KINDS_SPEC[kind].predictor))
+    archs, y, test_archs, _ = split
+    space = create_space("nb201")
+    model = PREDICTORS.create("ridge").fit(feature_matrix(space, archs), y)
+    direct = np.maximum(model.predict(feature_matrix(space, test_archs[:50])), 0.0)
+    assert np.array_equal(direct, fitted["ridge"].predict(test_archs[:50]))

@@ -33,10 +33,29 @@ FAST: dict[str, dict[str, Any]] = {
     "gp": {"restarts": 0},
     "mlp_ensemble": {"members": 3, "hidden": 16, "max_iter": 100},
     "svr": {},
+    "linear_gbdt": {"n_estimators": 100},
+    "ridge": {},
+    "linear": {},
+    "nnls": {},
 }
 # Held-out Kendall tau each reaches on the task below is 0.08-0.12 above these floors
-# (gbdt 0.85, rf 0.76, lgbm_rf 0.77, gp 0.97, mlp_ensemble 0.95, svr 0.89).
-MIN_TAU = {"gbdt": 0.75, "rf": 0.65, "lgbm_rf": 0.65, "gp": 0.85, "mlp_ensemble": 0.85, "svr": 0.8}
+# (gbdt 0.85, rf 0.76, lgbm_rf 0.77, gp 0.97, mlp_ensemble 0.95, svr 0.89, linear_gbdt 0.86;
+# ridge, linear and nnls 0.97: the task is additive).
+MIN_TAU = {
+    "gbdt": 0.75,
+    "rf": 0.65,
+    "lgbm_rf": 0.65,
+    "gp": 0.85,
+    "mlp_ensemble": 0.85,
+    "svr": 0.8,
+    "linear_gbdt": 0.75,
+    "ridge": 0.85,
+    "linear": 0.85,
+    "nnls": 0.85,
+}
+# Fitted on targets >= 0 (costs): the task's targets are shifted up for them.
+SHIFT = {"nnls": 10.0}
+PLAIN = ["linear_gbdt", "ridge", "linear", "nnls"]  # PlainFitted: savable as plain values
 
 
 def additive_task(seed: int = 0, noise: float = 0.1) -> tuple[np.ndarray, ...]:
@@ -52,6 +71,13 @@ def additive_task(seed: int = 0, noise: float = 0.1) -> tuple[np.ndarray, ...]:
 
 
 TASK = additive_task()
+
+
+def task(name: str) -> tuple[np.ndarray, ...]:
+    """The task as ``name`` is fitted on (targets shifted for those that need them >= 0)."""
+    X, y, X_test, y_test = TASK
+    shift = SHIFT.get(name, 0.0)
+    return X, y + shift, X_test, y_test + shift
 
 
 def make(name: str, seed: int = 0) -> Any:
@@ -73,8 +99,7 @@ def _one_blas_thread() -> Any:
 @pytest.fixture(scope="module")
 def fitted() -> dict[str, Any]:
     """Each predictor fitted once on the task (shared by the tests that only predict)."""
-    X, y, _, _ = TASK
-    return {name: make(name).fit(X, y) for name in list_predictors()}
+    return {name: make(name).fit(*task(name)[:2]) for name in list_predictors()}
 
 
 @pytest.fixture(params=list_predictors())
@@ -82,13 +107,24 @@ def name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def test_registry_holds_the_six_predictors() -> None:
-    assert list_predictors() == ["gbdt", "gp", "lgbm_rf", "mlp_ensemble", "rf", "svr"]
+def test_registry_holds_the_ten_predictors() -> None:
+    assert list_predictors() == [
+        "gbdt",
+        "gp",
+        "lgbm_rf",
+        "linear",
+        "linear_gbdt",
+        "mlp_ensemble",
+        "nnls",
+        "rf",
+        "ridge",
+        "svr",
+    ]
     assert set(FAST) == set(PREDICTORS.names())
 
 
 def test_ranks_held_out_rows_of_an_additive_task(name: str, fitted: dict[str, Any]) -> None:
-    _, _, X_test, y_test = TASK
+    _, _, X_test, y_test = task(name)
     pred = fitted[name].predict(X_test)
     assert pred.shape == (N_TEST,) and np.isfinite(pred).all()
     q = rank_quality(y_test, pred)
@@ -98,7 +134,7 @@ def test_ranks_held_out_rows_of_an_additive_task(name: str, fitted: dict[str, An
 
 
 def test_same_seed_same_predictions(name: str, fitted: dict[str, Any]) -> None:
-    X, y, X_test, _ = TASK
+    X, y, X_test, _ = task(name)
     again = make(name).fit(X, y)
     np.testing.assert_array_equal(again.predict(X_test), fitted[name].predict(X_test))
 
@@ -183,6 +219,10 @@ def test_constant_target_predicts_the_constant(name: str) -> None:
         ("svr", {"gamma": 0.0}, "svr: gamma must be > 0"),
         ("svr", {"C": 0}, "svr: C must be > 0"),
         ("svr", {"epsilon": -0.1}, "svr: epsilon must be >= 0"),
+        ("linear_gbdt", {"num_leaves": 1}, "linear_gbdt: num_leaves must be >= 2, got 1"),
+        ("linear_gbdt", {"n_estimators": 0}, "linear_gbdt: n_estimators must be > 0, got 0"),
+        ("linear_gbdt", {"min_child_samples": 0}, "linear_gbdt: min_child_samples must be > 0"),
+        ("ridge", {"alpha": 1.0}, "predictor 'ridge' has no option 'alpha'"),
     ],
 )
 def test_bad_options_fail_at_construction(name: str, options: dict[str, Any], message: str) -> None:
@@ -195,6 +235,44 @@ def test_unknown_names_and_options_suggest_the_closest() -> None:
         create_predictor("gpp")
     with pytest.raises(ConfigError, match=r"predictor 'gbdt' has no option 'num_leaf'"):
         create_predictor("gbdt", num_leaf=4)
+
+
+# -- plain (savable) predictors -------------------------------------------------------------------
+@pytest.mark.parametrize("name", PLAIN)
+def test_plain_predictors_rebuild_from_their_state_exactly(
+    name: str, fitted: dict[str, Any]
+) -> None:
+    import json
+
+    p = fitted[name]
+    state = json.loads(json.dumps(p.state()))  # plain JSON values survive a round trip
+    back = PREDICTORS.get(name).from_state(state, TASK[0].shape[1], **FAST[name])
+    X_test = TASK[2]
+    assert np.array_equal(back.predict(X_test), p.predict(X_test))  # bit for bit
+    with pytest.raises(ConfigError, match=rf"^{name}: state field"):
+        PREDICTORS.get(name).from_state({}, TASK[0].shape[1])
+    if name != "linear_gbdt":
+        with pytest.raises(ConfigError, match=r"'coef' is missing or not 29 numbers"):
+            PREDICTORS.get(name).from_state(state, 29)
+
+
+def test_plain_predictors_see_rows_and_targets_as_they_are() -> None:
+    X = np.array([[1.0], [2.0], [4.0], [8.0]])
+    line = create_predictor("linear").fit(X, 3.0 * X[:, 0] - 2.0)
+    assert line.state()["coef"] == pytest.approx([3.0]) and line.state()[
+        "intercept"
+    ] == pytest.approx(-2.0)
+    # On one column, the line numpy's polyfit finds, to the last bit.
+    rng = np.random.default_rng(0)
+    x, y = rng.random(50) * 100, rng.random(50)
+    slope, intercept = np.polyfit(x, y, 1)
+    got = create_predictor("linear").fit(x[:, None], y).state()
+    assert (got["coef"][0], got["intercept"]) == (float(slope), float(intercept))
+    # nnls: non-negative weights that fit a non-negative sum exactly, relative error weighting.
+    A = rng.random((30, 3))
+    p = create_predictor("nnls").fit(A, A @ [0.5, 0.0, 2.0] + 0.1)
+    np.testing.assert_allclose(p.predict(A), A @ [0.5, 0.0, 2.0] + 0.1, rtol=1e-9)
+    assert min(p.state()["coef"]) >= 0.0 and p.state()["intercept"] == pytest.approx(0.1)
 
 
 # -- rank_quality ---------------------------------------------------------------------------------

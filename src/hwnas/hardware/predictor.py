@@ -1,6 +1,6 @@
 """Learned latency predictors (nn-Meter style) over the features of :mod:`hwnas.hardware.features`.
 
-Three kinds, fitted on measured (architecture, latency) pairs:
+Four kinds, fitted on measured (architecture, latency) pairs:
 
 - ``gbdt``: LightGBM gradient-boosted trees with linear leaves on the features, fitted to
   log-latency. The default: on the 25 tabular device settings (300 training architectures) it
@@ -18,6 +18,10 @@ Three kinds, fitted on measured (architecture, latency) pairs:
   (``benchmarks/results/kernel_features.md``); its features cost an export and a session per
   network (~0.3 s for NB201, cached), so it is the default of ``hwnas hw calibrate`` with the
   onnxruntime backend.
+
+Each kind fits a model of the :mod:`hwnas.predictors` registry (:data:`KINDS_SPEC` names it:
+``linear_gbdt``, ``ridge``, ``linear`` over the FLOPs column, ``nnls``); this class adds what is
+particular to latency: the features, the log target and the saved form.
 
 Saved folders hold readable files only (no pickle): ``predictor.json`` (kind, space and options,
 device, feature names, training metadata, ridge/FLOPs coefficients) and, for ``gbdt``,
@@ -43,13 +47,14 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from hwnas.errors import ConfigError, DataError, HwnasError, MissingExtraError
+from hwnas.errors import ConfigError, DataError, HwnasError
 from hwnas.hardware.features import FEATURE_SETS, feature_matrix, feature_names
 from hwnas.hardware.kernels import kernel_matrix
 from hwnas.hardware.predictor_io import (
@@ -58,38 +63,35 @@ from hwnas.hardware.predictor_io import (
     META_FILE,
     MODEL_FILE,
     check_linear,
-    import_lightgbm,
-    load_booster,
     meta_field,
     package_versions,
+    read_model_text,
     space_options,
     write_atomic,
 )
+from hwnas.predictors import PREDICTORS
+from hwnas.predictors.fitted import PlainFitted
 from hwnas.registry import closest
 from hwnas.spaces.base import Arch, SearchSpace
 
+
+@dataclass(frozen=True)
+class Kind:
+    """A latency predictor kind: the registered predictor it fits and its default target."""
+
+    predictor: str  # a name in hwnas.predictors
+    log_target: bool  # fit log-latency unless told otherwise
+
+
+KINDS_SPEC: dict[str, Kind] = {
+    "gbdt": Kind("linear_gbdt", log_target=True),
+    "ridge": Kind("ridge", log_target=False),
+    "flops": Kind("linear", log_target=False),  # over the FLOPs column alone
+    "kernels": Kind("nnls", log_target=False),  # over ONNX Runtime's kernel features
+}
 ARCH_KINDS = ("gbdt", "ridge", "flops")  # over architecture features: any space, any device
 KINDS = (*ARCH_KINDS, "kernels")
-DEFAULT_LOG_TARGET = {"gbdt": True, "ridge": False, "flops": False, "kernels": False}
 LOG_FLOOR_MS = 1e-6  # guards log(0); the tables' smallest latency is 0.003 ms
-GBDT_PARAMS: dict[str, Any] = {
-    "objective": "regression",
-    "learning_rate": 0.05,
-    "num_leaves": 15,
-    "min_data_in_leaf": 5,
-    "feature_fraction": 0.8,
-    "bagging_fraction": 0.8,
-    "bagging_freq": 1,
-    "lambda_l2": 1.0,
-    "linear_tree": True,
-    "linear_lambda": 1.0,
-    "deterministic": True,
-    "force_col_wise": True,
-    "num_threads": 1,  # small data: threads cost more than they give, and results stay exact
-    "verbosity": -1,
-}
-GBDT_ROUNDS = 400
-RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-4, 3, 15))
 
 
 class LatencyPredictor:
@@ -116,15 +118,15 @@ class LatencyPredictor:
         if kind not in KINDS:
             raise ConfigError(f"unknown latency predictor kind {kind!r}; {closest(kind, KINDS)}")
         self.kind = kind
-        self.log_target = DEFAULT_LOG_TARGET[kind] if log_target is None else bool(log_target)
+        default = KINDS_SPEC[kind].log_target
+        self.log_target = default if log_target is None else bool(log_target)
         self.seed = int(seed)
         self.device = device
         self.batch = int(batch)
         self.space: SearchSpace | None = None
         self.feature_names: list[str] = []
         self.training: dict[str, Any] = {}
-        self._booster: Any = None
-        self._linear: dict[str, Any] = {}
+        self._model: PlainFitted | None = None
 
     # -- fitting ----------------------------------------------------------------------------------
     def fit(
@@ -161,21 +163,10 @@ class LatencyPredictor:
         self.space = space
         self.feature_names = names
         target = np.log(np.maximum(y, LOG_FLOOR_MS)) if self.log_target else y
-        if self.kind == "gbdt":
-            lgb = import_lightgbm()
-            params = {**GBDT_PARAMS, "seed": self.seed}
-            # LightGBM rejects some characters in names; the real ones are in predictor.json.
-            data = lgb.Dataset(X, target, feature_name=[f"f{i}" for i in range(X.shape[1])])
-            self._booster = lgb.train(params, data, num_boost_round=GBDT_ROUNDS)
-        elif self.kind == "ridge":
-            self._linear = _fit_ridge(X, target)
-        elif self.kind == "kernels":
-            self._linear = _fit_nnls(X, target)
-        else:
-            flops = X[:, self.feature_names.index("flops_m")]
-            x = np.log(flops) if self.log_target else flops
-            slope, intercept = np.polyfit(x, target, 1)
-            self._linear = {"slope": float(slope), "intercept": float(intercept)}
+        model = PREDICTORS.create(KINDS_SPEC[self.kind].predictor, seed=self.seed)
+        assert isinstance(model, PlainFitted)
+        model.fit(self._columns(X), target)
+        self._model = model
         self.training = {
             "n": len(y),
             "latency_ms_min": float(y.min()),
@@ -214,20 +205,23 @@ class LatencyPredictor:
             )
         if len(X) == 0:
             return np.empty(0)
-        if self.kind == "gbdt":
-            out = np.asarray(self._booster.predict(X, num_threads=1), dtype=np.float64)
-        elif self.kind == "ridge":
-            lin = self._linear
-            z = (X - np.asarray(lin["mean"])) / np.asarray(lin["scale"])
-            out = z @ np.asarray(lin["coef"]) + lin["intercept"]
-        elif self.kind == "kernels":
-            lin = self._linear
-            out = (X / np.asarray(lin["scale"])) @ np.asarray(lin["coef"]) + lin["intercept"]
-        else:
-            flops = X[:, self.feature_names.index("flops_m")]
-            x = np.log(flops) if self.log_target else flops
-            out = self._linear["slope"] * x + self._linear["intercept"]
+        assert self._model is not None
+        out = self._model.predict(self._columns(X))
         return np.exp(out) if self.log_target else np.maximum(out, 0.0)
+
+    def _model_class(self) -> type[PlainFitted]:
+        """The :mod:`hwnas.predictors` model of this kind."""
+        cls = PREDICTORS.get(KINDS_SPEC[self.kind].predictor)
+        assert isinstance(cls, type) and issubclass(cls, PlainFitted)
+        return cls
+
+    def _columns(self, X: np.ndarray) -> np.ndarray:
+        """The columns of a feature matrix the model sees: for ``flops``, FLOPs alone (their
+        log with a log target: latency ~ a * FLOPs^b)."""
+        if self.kind != "flops":
+            return X
+        flops = X[:, self.feature_names.index("flops_m")]
+        return (np.log(flops) if self.log_target else flops)[:, None]
 
     # -- persistence ------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
@@ -247,13 +241,17 @@ class LatencyPredictor:
             "training": self.training,
             "versions": package_versions(self.kind),
         }
+        assert self._model is not None
+        state = self._model.state()
         if self.kind == "gbdt":
-            text = self._booster.model_to_string()
+            text = state["model_text"]
             write_atomic(out / MODEL_FILE, text)
             meta["model_file"] = MODEL_FILE
             meta["model_sha256"] = hashlib.sha256(text.encode()).hexdigest()
         else:
-            meta["model"] = self._linear
+            if self.kind == "flops":  # saved as a line since format version 1
+                state = {"slope": state["coef"][0], "intercept": state["intercept"]}
+            meta["model"] = state
             (out / MODEL_FILE).unlink(missing_ok=True)  # a gbdt saved here before
         write_atomic(out / META_FILE, json.dumps(meta, indent=1) + "\n")
         return out
@@ -321,12 +319,19 @@ class LatencyPredictor:
                 f"(first difference: {diff}); fit and save the predictor again"
             )
         p.space, p.feature_names, p.training = space, names, training
+        state: dict[str, Any]
         if kind == "gbdt":
-            p._booster = load_booster(root / MODEL_FILE, meta, where)
+            state = {"model_text": read_model_text(root / MODEL_FILE, meta, where)}
         else:
-            p._linear = check_linear(
-                meta_field(meta, "model", dict, where), kind, len(names), where
-            )
+            state = check_linear(meta_field(meta, "model", dict, where), kind, len(names), where)
+            if kind == "flops":
+                state = {"coef": [float(state["slope"])], "intercept": state["intercept"]}
+        n_columns = 1 if kind == "flops" else len(names)
+        try:
+            p._model = p._model_class().from_state(state, n_columns, seed=p.seed)
+        except ConfigError as exc:
+            path = root / MODEL_FILE if kind == "gbdt" else where
+            raise DataError(f"{path}: {exc}; save the predictor again") from None
         return p
 
 
@@ -350,38 +355,3 @@ def _cheap_flops(space: SearchSpace, archs: Sequence[Arch | str]) -> np.ndarray:
     """One column: the space's own FLOPs (``cheap_metrics``) of each architecture."""
     parsed = [space.from_string(a) if isinstance(a, str) else a for a in archs]
     return np.array([[space.cheap_metrics(a)["flops_m"]] for a in parsed], dtype=np.float64)
-
-
-def _fit_nnls(X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """Non-negative weights and intercept minimising the relative error ``sum((p - y) / y)^2``
-    (columns scaled to unit spread so that the solver treats them alike)."""
-    from scipy.optimize import nnls
-
-    scale = X.std(axis=0)
-    scale = np.where(scale > 1e-12, scale, 1.0)
-    A = np.c_[X / scale, np.ones(len(X))]
-    w = 1.0 / np.maximum(y, LOG_FLOOR_MS)
-    coef, _ = nnls(A * w[:, None], y * w, maxiter=50 * A.shape[1])
-    return {
-        "intercept": float(coef[-1]),
-        "coef": [float(c) for c in coef[:-1]],
-        "scale": [float(s) for s in scale],
-    }
-
-
-def _fit_ridge(X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    try:
-        from sklearn.linear_model import RidgeCV
-    except ImportError:
-        raise MissingExtraError("scikit-learn", "ml", "the ridge latency predictor") from None
-    mean = X.mean(axis=0)
-    scale = X.std(axis=0)
-    scale = np.where(scale > 1e-12, scale, 1.0)  # constant columns stay 0 after centring
-    model = RidgeCV(alphas=RIDGE_ALPHAS).fit((X - mean) / scale, y)
-    return {
-        "alpha": float(model.alpha_),
-        "intercept": float(model.intercept_),
-        "coef": [float(c) for c in model.coef_],
-        "mean": [float(m) for m in mean],
-        "scale": [float(s) for s in scale],
-    }

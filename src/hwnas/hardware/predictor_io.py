@@ -16,22 +16,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hwnas.errors import DataError, MissingExtraError
+from hwnas.errors import DataError
 from hwnas.spaces.base import SearchSpace
 
 FORMAT = "hwnas-latency-predictor"
 FORMAT_VERSION = 1
 META_FILE = "predictor.json"
 MODEL_FILE = "model.txt"
-
-
-def import_lightgbm() -> Any:
-    """The ``lightgbm`` module, or :class:`MissingExtraError` naming the ``ml`` extra."""
-    try:
-        import lightgbm
-    except ImportError:
-        raise MissingExtraError("lightgbm", "ml", "the gbdt latency predictor") from None
-    return lightgbm
 
 
 def space_options(space: SearchSpace) -> dict[str, Any]:
@@ -97,8 +88,8 @@ def check_linear(model: dict[str, Any], kind: str, n_features: int, where: str) 
     return model
 
 
-def load_booster(path: Path, meta: Mapping[str, Any], where: str) -> Any:
-    """The LightGBM booster in ``path``, checked against the checksum and features in ``meta``."""
+def read_model_text(path: Path, meta: Mapping[str, Any], where: str) -> str:
+    """The text of the model file ``path``, checked against the checksum in ``meta``."""
     if not path.is_file():
         raise DataError(f"{path} is missing; a gbdt predictor keeps its trees there")
     try:
@@ -110,11 +101,4 @@ def load_booster(path: Path, meta: Mapping[str, Any], where: str) -> Any:
             f"{path} does not match the checksum in {where} (damaged or edited); "
             "save the predictor again"
         )
-    lgb = import_lightgbm()
-    try:
-        booster = lgb.Booster(model_str=text)
-    except Exception as exc:  # LightGBM raises its own error type for any parse failure
-        raise DataError(f"{path} is not a LightGBM text model ({exc})") from None
-    if booster.num_feature() != len(meta["feature_names"]):
-        raise DataError(f"{path} expects {booster.num_feature()} features; save it again")
-    return booster
+    return text

@@ -16,9 +16,15 @@ from __future__ import annotations
 from typing import Any
 
 from hwnas.predictors.base import Predictor, rank_quality
-from hwnas.predictors.fitted import NotFittedError
+from hwnas.predictors.fitted import NotFittedError, PlainFitted
 from hwnas.predictors.kernels import GPPredictor, MLPEnsemblePredictor, SVRPredictor
-from hwnas.predictors.trees import ForestPredictor, GBDTPredictor, RandomForestPredictor
+from hwnas.predictors.linear import LinearPredictor, NNLSPredictor, RidgePredictor
+from hwnas.predictors.trees import (
+    ForestPredictor,
+    GBDTPredictor,
+    LinearGBDTPredictor,
+    RandomForestPredictor,
+)
 from hwnas.registry import Registry
 
 PREDICTORS: Registry[Predictor] = Registry("predictor")
@@ -28,6 +34,12 @@ PREDICTORS.register("lgbm_rf")(ForestPredictor)
 PREDICTORS.register("gp")(GPPredictor)
 PREDICTORS.register("mlp_ensemble")(MLPEnsemblePredictor)
 PREDICTORS.register("svr")(SVRPredictor)
+# Fitted on unscaled rows, savable as plain values: the models of the latency predictor
+# (hwnas.hardware.predictor), usable by any strategy too.
+PREDICTORS.register("linear_gbdt")(LinearGBDTPredictor)
+PREDICTORS.register("ridge")(RidgePredictor)
+PREDICTORS.register("linear")(LinearPredictor)
+PREDICTORS.register("nnls")(NNLSPredictor)
 
 
 def create_predictor(name: str, **options: Any) -> Predictor:
@@ -44,10 +56,15 @@ __all__ = [
     "ForestPredictor",
     "GBDTPredictor",
     "GPPredictor",
+    "LinearGBDTPredictor",
+    "LinearPredictor",
     "MLPEnsemblePredictor",
+    "NNLSPredictor",
     "NotFittedError",
+    "PlainFitted",
     "Predictor",
     "RandomForestPredictor",
+    "RidgePredictor",
     "SVRPredictor",
     "create_predictor",
     "list_predictors",

@@ -1,16 +1,19 @@
 """Shared plumbing of the built-in predictors: input checks, scaling, the not-fitted guard.
 
-Every predictor in :mod:`hwnas.predictors.trees` and :mod:`hwnas.predictors.kernels` subclasses
-:class:`Fitted`, which checks ``(X, y)``, standardises the non-binary columns of ``X`` and the
-target with :class:`Scaler` before the model sees them, maps predictions (and their standard
-deviations, floored at ``MIN_STD``) back to the target's scale, and raises
-:class:`NotFittedError` when asked to predict before :meth:`Fitted.fit`.
+Every built-in predictor subclasses :class:`Fitted`, which checks ``(X, y)``, standardises the
+non-binary columns of ``X`` and the target with :class:`Scaler` before the model sees them, maps
+predictions (and their standard deviations, floored at ``MIN_STD``) back to the target's scale,
+and raises :class:`NotFittedError` when asked to predict before :meth:`Fitted.fit`.
+:class:`PlainFitted` models see the rows and targets as they are and can be saved as plain JSON
+values (:meth:`PlainFitted.state`, :meth:`PlainFitted.from_state`); the latency predictor of
+:mod:`hwnas.hardware.predictor` saves its models that way.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -86,23 +89,45 @@ class Scaler:
         return np.asarray(z) * self.y_sd + self.y_mu
 
 
+class Unscaled:
+    """The :class:`Scaler` interface that leaves rows and targets as they are."""
+
+    y_sd = 1.0
+
+    def x(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(X, dtype=float)
+
+    def y(self, y: np.ndarray) -> np.ndarray:
+        return y
+
+    def y_back(self, z: np.ndarray) -> np.ndarray:
+        return np.asarray(z)
+
+
 class Fitted(Predictor):
     """Shared plumbing: input checks, the scaler and the not-fitted guard."""
 
     name = ""
     _model: Any = None
+    _scaler: Scaler | Unscaled
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> Predictor:
         X, y = check_xy(self.name, X, y)
-        self._scaler = Scaler().fit(X, y)
+        self._scaler = self._new_scaler(X, y)
         self._n_features = X.shape[1]
-        with _one_blas_thread():
+        with self._fit_threads():
             self._fit(self._scaler.x(X), self._scaler.y(y))
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         Z = self._rows(X)
         return self._scaler.y_back(self._predict(Z))
+
+    def _new_scaler(self, X: np.ndarray, y: np.ndarray) -> Scaler | Unscaled:
+        return Scaler().fit(X, y)
+
+    def _fit_threads(self) -> contextlib.AbstractContextManager[object]:
+        return _one_blas_thread()
 
     def _rows(self, X: np.ndarray) -> np.ndarray:
         if self._model is None:
@@ -122,3 +147,39 @@ class Fitted(Predictor):
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(self._model.predict(X), dtype=float)
+
+
+P = TypeVar("P", bound="PlainFitted")
+
+
+class PlainFitted(Fitted):
+    """A :class:`Fitted` model of the rows and targets as they are (no standardisation), whose
+    fitted state is plain JSON values: :meth:`state` gives them, :meth:`from_state` rebuilds
+    the predictor from them without refitting (its predictions are then the same, bit for bit).
+    Subclasses implement :meth:`_fit`, :meth:`_predict`, :meth:`state` and :meth:`_restore`.
+    """
+
+    def _new_scaler(self, X: np.ndarray, y: np.ndarray) -> Unscaled:
+        return Unscaled()
+
+    def _fit_threads(self) -> contextlib.AbstractContextManager[object]:
+        # BLAS keeps its threads: the latency predictor fitted these models so before they came
+        # here, and a thread limit changes ridge's coefficients in their last digits.
+        return contextlib.nullcontext()
+
+    def state(self) -> dict[str, Any]:
+        """The fitted model as JSON values (numbers, lists of numbers, strings)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_state(cls: type[P], state: Mapping[str, Any], n_features: int, **options: Any) -> P:
+        """The predictor made with ``options`` and fitted as ``state`` says, on rows of
+        ``n_features`` features; a :class:`ConfigError` names a missing or malformed field."""
+        p = cls(**options)
+        p._scaler = Unscaled()
+        p._n_features = n_features
+        p._restore(dict(state))
+        return p
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError

@@ -14,11 +14,11 @@ from hwnas.registry import Registry
 from hwnas.strategies.base import SearchExhausted, Strategy, rank_and_crowding
 from hwnas.strategies.differentiable import GRADIENT_STRATEGIES, GradientStrategy
 from hwnas.strategies.evolution import RegularizedEvolution
+from hwnas.strategies.linas import PredictorGuided
 from hwnas.strategies.local_search import LocalSearch
 from hwnas.strategies.moea_bus import MOEABUS
 from hwnas.strategies.nsga2 import NSGA2
 from hwnas.strategies.optuna_adapter import OptunaSampler
-from hwnas.strategies.predictor_guided import PredictorGuided
 from hwnas.strategies.random_search import RandomSearch
 from hwnas.strategies.thompson import ThompsonPareto
 

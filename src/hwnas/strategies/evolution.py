@@ -13,6 +13,7 @@ import numpy as np
 from hwnas.errors import ConfigError
 from hwnas.spaces.base import Arch
 from hwnas.strategies.base import Strategy, rank_and_crowding
+from hwnas.strategies.checks import at_least
 from hwnas.trial import Observation
 
 
@@ -29,8 +30,7 @@ class RegularizedEvolution(Strategy):
     """
 
     def __init__(self, *, population_size: int = 20, sample_size: int = 5) -> None:
-        if population_size < 2:
-            raise ConfigError(f"evolution: population_size must be >= 2, got {population_size}")
+        at_least("evolution", population_size=(population_size, 2))
         if not 1 <= sample_size <= population_size:
             raise ConfigError(
                 f"evolution: sample_size must lie in 1..population_size ({population_size}), "

@@ -1,7 +1,8 @@
 """The two halves of a predictor-guided round: search over predictions, then pick a batch.
 
 :func:`evolve` runs NSGA-II over the space's own operators with *predicted* objectives (cheap:
-thousands of candidates per call) and returns every distinct candidate it predicted.
+thousands of candidates per call) and returns every distinct candidate it predicted;
+:func:`with_neighbours` adds the unseen neighbours of the evaluated front to those candidates.
 :func:`select_batch` picks the candidates whose optimistic predictions add the most hypervolume
 to the evaluated front, greedily, so each pick accounts for the ones before it.
 """
@@ -16,7 +17,8 @@ import numpy as np
 
 from hwnas.pareto import hypervolume, non_dominated_mask
 from hwnas.spaces.base import Arch, SearchSpace
-from hwnas.strategies.base import better, rank_and_crowding
+from hwnas.strategies.base import rank_and_crowding
+from hwnas.strategies.mating import Tournament, offspring
 from hwnas.trial import Observation
 
 # archs -> (objectives in minimisation form (n, m), total predicted violation (n,))
@@ -31,6 +33,15 @@ class Candidates:
     keys: list[str]
     F: np.ndarray  # (n, m) predicted objectives, minimisation form
     violation: np.ndarray  # (n,) predicted total violation
+
+    def subset(self, rows: Sequence[int]) -> Candidates:
+        """The candidates at ``rows``, in that order."""
+        return Candidates(
+            archs=[self.archs[i] for i in rows],
+            keys=[self.keys[i] for i in rows],
+            F=self.F[list(rows)],
+            violation=self.violation[list(rows)],
+        )
 
 
 def evolve(
@@ -85,22 +96,19 @@ def evolve(
         rank, crowd = rank[order], crowd[order]
 
     for _ in range(generations):
-        in_pop = {o.arch_str for o in pop}
-        children: dict[str, Arch] = {}
-        for _attempt in range(3 * population_size):
-            if len(children) >= population_size:
-                break
-            i, j, k, m = rng.integers(len(pop), size=4)
-            a = pop[i] if better((rank[i], crowd[i]), (rank[j], crowd[j])) else pop[j]
-            b = pop[k] if better((rank[k], crowd[k]), (rank[m], crowd[m])) else pop[m]
-            child = (
-                space.crossover(a.arch, b.arch, rng) if rng.random() < crossover_prob else a.arch
-            )
-            child = space.mutate(child, rng)
-            c = key(child)
-            if c not in in_pop and c not in children:
-                children[c] = child
-        merged = pop + predicted(children)
+        # Children repeat no member of the population and no other child; a generation
+        # breeds at most 3 * population_size times.
+        bred = offspring(
+            space,
+            rng,
+            Tournament(pop, rng, rank, crowd).pair_drawn_together,
+            population_size,
+            {o.arch_str for o in pop},
+            crossover_prob=crossover_prob,
+            tries_per_child=3 * population_size,
+            total_tries=3 * population_size,
+        )
+        merged = pop + predicted({key(a): a for a in bred})
         rank, crowd = rank_and_crowding(merged)
         order = np.lexsort((-crowd, rank))[:population_size]
         pop = [merged[i] for i in order]
@@ -110,6 +118,39 @@ def evolve(
     F = np.vstack(Fs) if Fs else np.empty((0, m))
     v = np.concatenate(Vs) if Vs else np.empty(0)
     return Candidates(archs=archs, keys=keys, F=F, violation=v)
+
+
+def with_neighbours(
+    space: SearchSpace,
+    found: Candidates,
+    front: Sequence[Observation],
+    seen: set[str],
+    predict: PredictFn,
+) -> Candidates:
+    """``found`` plus the neighbours of the ``front`` members (local-search moves) that are
+    neither in ``found`` nor in ``seen``, predicted in one call; ``found`` alone when the space
+    has no neighbourhood."""
+    known = set(found.keys) | seen
+    extra: dict[str, Arch] = {}
+    for o in front:
+        try:
+            near = space.neighbours(o.arch)
+        except NotImplementedError:
+            return found
+        for a in near:
+            k = space.to_string(a)
+            if k not in known:
+                extra.setdefault(k, a)
+    if not extra:
+        return found
+    archs = list(extra.values())
+    F, v = predict(archs)
+    return Candidates(
+        archs=found.archs + archs,
+        keys=found.keys + list(extra),
+        F=np.vstack([found.F, F]) if len(found.F) else F,
+        violation=np.concatenate([found.violation, v]),
+    )
 
 
 # -- hypervolume improvement ----------------------------------------------------------------------

@@ -10,9 +10,9 @@ archive (the study keeps every result).
 
 from __future__ import annotations
 
-from hwnas.errors import ConfigError
 from hwnas.spaces.base import Arch
 from hwnas.strategies.base import Strategy, rank_and_crowding
+from hwnas.strategies.checks import at_least
 from hwnas.trial import Observation
 
 
@@ -28,8 +28,7 @@ class LocalSearch(Strategy):
     """
 
     def __init__(self, *, initial_samples: int = 10) -> None:
-        if initial_samples < 1:
-            raise ConfigError(f"local_search: initial_samples must be >= 1, got {initial_samples}")
+        at_least("local_search", initial_samples=(initial_samples, 1))
         self.initial_samples = initial_samples
 
     def on_setup(self) -> None:

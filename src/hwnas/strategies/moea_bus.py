@@ -41,7 +41,9 @@ import numpy as np
 
 from hwnas.errors import ConfigError
 from hwnas.spaces.base import Arch
-from hwnas.strategies.base import SearchExhausted, Strategy, better, rank_and_crowding
+from hwnas.strategies.base import SearchExhausted, Strategy, rank_and_crowding
+from hwnas.strategies.checks import at_least, in_unit_interval
+from hwnas.strategies.mating import Tournament, offspring
 from hwnas.strategies.moea_bus_surrogate import Surrogate
 from hwnas.trial import Observation
 
@@ -80,23 +82,19 @@ class MOEABUS(Strategy):
         surrogate: bool | str = False,
         screen_factor: int = 10,
     ) -> None:
-        if population_size < 2:
-            raise ConfigError(f"moea_bus: population_size must be >= 2, got {population_size}")
+        at_least("moea_bus", population_size=(population_size, 2))
         if sample_pool < population_size:
             raise ConfigError(
                 f"moea_bus: sample_pool must be >= population_size ({population_size}), "
                 f"got {sample_pool}"
             )
-        if not 0.0 <= crossover_prob <= 1.0:
-            raise ConfigError(f"moea_bus: crossover_prob must lie in [0, 1], got {crossover_prob}")
-        if mutations < 1:
-            raise ConfigError(f"moea_bus: mutations must be >= 1, got {mutations}")
+        in_unit_interval("moea_bus", crossover_prob=crossover_prob)
+        at_least("moea_bus", mutations=(mutations, 1))
         if not isinstance(surrogate, (bool, str)) or surrogate == "":
             raise ConfigError(
                 f"moea_bus: surrogate must be true, false or a predictor name, got {surrogate!r}"
             )
-        if screen_factor < 1:
-            raise ConfigError(f"moea_bus: screen_factor must be >= 1, got {screen_factor}")
+        at_least("moea_bus", screen_factor=(screen_factor, 1))
         self.population_size = population_size
         self.sample_pool = sample_pool
         self.complexity = complexity
@@ -310,39 +308,31 @@ class MOEABUS(Strategy):
     def _children(
         self, origin: str, main: list[Observation], vice: list[Observation], k: int, taken: set[str]
     ) -> list[Arch]:
-        rank, crowd = rank_and_crowding(main) if main else (np.zeros(0, int), np.zeros(0))
         by_cx = sorted(vice, key=lambda o: self._niche_value(o))
-
-        def tournament() -> Observation:
-            i, j = self.rng.integers(len(main), size=2)
-            return main[i] if better((rank[i], crowd[i]), (rank[j], crowd[j])) else main[j]
+        tournament = Tournament(main, self.rng) if main else None
 
         def parents() -> tuple[Observation, Observation]:
             if origin == "main" or len(by_cx) < 2:
-                return tournament(), tournament()
+                assert tournament is not None  # breeding needs a main population
+                return tournament.pair()
             i = int(self.rng.integers(len(by_cx)))
             j = i + (1 if i == 0 or (i < len(by_cx) - 1 and self.rng.random() < 0.5) else -1)
             return by_cx[i], by_cx[j]
 
-        out: list[Arch] = []
-        for _ in range(k):
-            child = None
-            if main:
-                for _attempt in range(50):
-                    a, b = parents()
-                    cand = a.arch
-                    if self.rng.random() < self.crossover_prob:
-                        cand = self.space.crossover(a.arch, b.arch, self.rng)
-                    for _m in range(self.mutations):
-                        cand = self.space.mutate(cand, self.rng)
-                    if self.key(cand) not in taken:
-                        child = cand
-                        break
-            if child is None:
-                try:
-                    child = self.sample_unseen(taken)
-                except SearchExhausted:
-                    break
-            taken.add(self.key(child))
-            out.append(child)
-        return out
+        def unseen(taken: set[str]) -> Arch | None:
+            try:
+                return self.sample_unseen(taken)
+            except SearchExhausted:
+                return None
+
+        return offspring(
+            self.space,
+            self.rng,
+            parents,
+            k,
+            taken,
+            crossover_prob=self.crossover_prob,
+            mutations=self.mutations,
+            tries_per_child=50 if main else 0,  # no main population yet: random children
+            fallback=unseen,
+        )

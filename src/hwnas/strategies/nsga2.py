@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwnas.errors import ConfigError
 from hwnas.spaces.base import Arch
-from hwnas.strategies.base import Strategy, better, rank_and_crowding
+from hwnas.strategies.base import Strategy, rank_and_crowding
+from hwnas.strategies.checks import at_least, in_unit_interval
+from hwnas.strategies.mating import Tournament, offspring
 from hwnas.trial import Observation
 
 
@@ -36,12 +37,9 @@ class NSGA2(Strategy):
     def __init__(
         self, *, population_size: int = 20, crossover_prob: float = 0.9, mutations: int = 1
     ) -> None:
-        if population_size < 2:
-            raise ConfigError(f"nsga2: population_size must be >= 2, got {population_size}")
-        if not 0.0 <= crossover_prob <= 1.0:
-            raise ConfigError(f"nsga2: crossover_prob must lie in [0, 1], got {crossover_prob}")
-        if mutations < 1:
-            raise ConfigError(f"nsga2: mutations must be >= 1, got {mutations}")
+        at_least("nsga2", population_size=(population_size, 2))
+        in_unit_interval("nsga2", crossover_prob=crossover_prob)
+        at_least("nsga2", mutations=(mutations, 1))
         self.population_size = population_size
         self.crossover_prob = crossover_prob
         self.mutations = mutations
@@ -96,32 +94,15 @@ class NSGA2(Strategy):
         self._population = [pool[i] for i in order[: self.population_size]]
 
     def _offspring(self, n: int) -> list[Arch]:
-        pop = self._population
-        if not pop:
+        if not self._population:
             return [self.sample_unseen(self._seen) for _ in range(n)]
-        rank, crowd = rank_and_crowding(pop)
-
-        def tournament() -> Observation:
-            i, j = self.rng.integers(len(pop), size=2)
-            return pop[i] if better((rank[i], crowd[i]), (rank[j], crowd[j])) else pop[j]
-
-        out: list[Arch] = []
-        taken = set(self._seen)
-        for _ in range(n):
-            child = None
-            for _attempt in range(50):
-                a, b = tournament(), tournament()
-                if self.rng.random() < self.crossover_prob:
-                    cand = self.space.crossover(a.arch, b.arch, self.rng)
-                else:
-                    cand = a.arch
-                for _m in range(self.mutations):
-                    cand = self.space.mutate(cand, self.rng)
-                if self.key(cand) not in taken:
-                    child = cand
-                    break
-            if child is None:
-                child = self.sample_unseen(taken)
-            taken.add(self.key(child))
-            out.append(child)
-        return out
+        return offspring(
+            self.space,
+            self.rng,
+            Tournament(self._population, self.rng).pair,
+            n,
+            set(self._seen),
+            crossover_prob=self.crossover_prob,
+            mutations=self.mutations,
+            fallback=self.sample_unseen,
+        )

@@ -43,7 +43,14 @@ from hwnas.pareto import non_dominated_mask
 from hwnas.predictors.base import OutOfSample
 from hwnas.spaces.base import Arch, CategoricalSpace
 from hwnas.strategies.base import SearchExhausted, Strategy, rank_and_crowding
-from hwnas.strategies.inner_search import Candidates, domination_gap, evolve, hvi
+from hwnas.strategies.checks import at_least
+from hwnas.strategies.inner_search import (
+    Candidates,
+    domination_gap,
+    evolve,
+    hvi,
+    with_neighbours,
+)
 from hwnas.strategies.thompson_model import BayesLinear, PairwiseFeatures
 from hwnas.trial import Observation
 
@@ -84,17 +91,16 @@ class ThompsonPareto(Strategy):
         locality: int = 1,
         front_depth: int = 0,
     ) -> None:
-        for name, value, low in (
-            ("initial_samples", initial_samples, 2),
-            ("enumerate_limit", enumerate_limit, 0),
-            ("population_size", population_size, 4),
-            ("generations", generations, 0),
-            ("max_features", max_features, 1),
-            ("locality", locality, 0),
-            ("front_depth", front_depth, 0),
-        ):
-            if value < low:
-                raise ConfigError(f"thompson: {name} must be >= {low}, got {value}")
+        at_least(
+            "thompson",
+            initial_samples=(initial_samples, 2),
+            enumerate_limit=(enumerate_limit, 0),
+            population_size=(population_size, 4),
+            generations=(generations, 0),
+            max_features=(max_features, 1),
+            locality=(locality, 0),
+            front_depth=(front_depth, 0),
+        )
         self.initial_samples = initial_samples
         self.enumerate_limit = enumerate_limit
         self.population_size = population_size
@@ -362,20 +368,4 @@ class ThompsonPareto(Strategy):
             population_size=self.population_size,
             generations=self.generations,
         )
-        known = set(found.keys) | self._seen
-        extra: dict[str, Arch] = {}
-        for o in front:
-            for a in self.space.neighbours(o.arch):
-                k = self.key(a)
-                if k not in known:
-                    extra.setdefault(k, a)
-        if not extra:
-            return found
-        archs = list(extra.values())
-        F, v = predict(archs)
-        return Candidates(
-            archs=found.archs + archs,
-            keys=found.keys + list(extra),
-            F=np.vstack([found.F, F]) if len(found.F) else F,
-            violation=np.concatenate([found.violation, v]),
-        )
+        return with_neighbours(self.space, found, front, self._seen, predict)

@@ -40,11 +40,13 @@ from hwnas.predictors.targets import NormalScores
 from hwnas.registry import check_options
 from hwnas.spaces.base import Arch
 from hwnas.strategies.base import SearchExhausted, Strategy, rank_and_crowding
+from hwnas.strategies.checks import at_least, one_of
 from hwnas.strategies.inner_search import (
     Candidates,
     evolve,
     expected_improvement,
     select_batch,
+    with_neighbours,
 )
 from hwnas.strategies.metric_models import MetricModels
 from hwnas.trial import Observation
@@ -108,24 +110,17 @@ class PredictorGuided(Strategy):
             )
         check_options(factory, options, f"predictor {predictor!r}")
         factory(**options)  # checks the values too, here rather than at the first fit
-        if initial_samples < 2:
-            raise ConfigError(f"linas: initial_samples must be >= 2, got {initial_samples}")
-        if initial_design not in INITIAL_DESIGNS:
-            raise ConfigError(
-                f"linas: initial_design must be one of {INITIAL_DESIGNS}, got {initial_design!r}"
-            )
-        for name, value, low in (
-            ("batch_size", batch_size, 1),
-            ("population_size", population_size, 4),
-            ("generations", generations, 0),
-            ("window", window, 3),
-        ):
-            if value < low:
-                raise ConfigError(f"linas: {name} must be >= {low}, got {value}")
-        if scale not in SCALES:
-            raise ConfigError(f"linas: scale must be one of {SCALES}, got {scale!r}")
-        if not exploration >= 0:
-            raise ConfigError(f"linas: exploration must be >= 0, got {exploration}")
+        at_least("linas", initial_samples=(initial_samples, 2))
+        one_of("linas", initial_design=(initial_design, INITIAL_DESIGNS))
+        at_least(
+            "linas",
+            batch_size=(batch_size, 1),
+            population_size=(population_size, 4),
+            generations=(generations, 0),
+            window=(window, 3),
+        )
+        one_of("linas", scale=(scale, SCALES))
+        at_least("linas", exploration=(exploration, 0))
         self.predictor = predictor
         self.predictor_options = options
         self.initial_samples = initial_samples
@@ -249,49 +244,20 @@ class PredictorGuided(Strategy):
             population_size=self.population_size,
             generations=self.generations,
         )
-        found = self._with_neighbours(found, [usable[i] for i in np.flatnonzero(rank == 0)])
+        if self.neighbours:
+            front = [usable[i] for i in np.flatnonzero(rank == 0)]
+            found = with_neighbours(self.space, found, front, self._seen, self._predict_objectives)
         self._last_candidates = len(found.keys)
         self._total_candidates += len(found.keys)
         fresh = [i for i, k in enumerate(found.keys) if k not in self._seen]
         if not fresh:
             return []
-        pool = Candidates(
-            archs=[found.archs[i] for i in fresh],
-            keys=[found.keys[i] for i in fresh],
-            F=found.F[fresh],
-            violation=found.violation[fresh],
-        )
+        pool = found.subset(fresh)
         chosen = self._choose(pool, usable)
         means = self._metrics.predict([pool.archs[i] for i in chosen], with_std=False)[0]
         for j, i in enumerate(chosen):
             self._quality.promise(pool.keys[i], {m: float(means[m][j]) for m in self._modelled})
         return [pool.archs[i] for i in chosen]
-
-    def _with_neighbours(self, found: Candidates, front: list[Observation]) -> Candidates:
-        """Add the unseen neighbours of the evaluated front (local-search moves) to ``found``."""
-        if not self.neighbours:
-            return found
-        known = set(found.keys) | self._seen
-        extra: dict[str, Arch] = {}
-        for o in front:
-            try:
-                near = self.space.neighbours(o.arch)
-            except NotImplementedError:
-                return found
-            for a in near:
-                k = self.key(a)
-                if k not in known:
-                    extra.setdefault(k, a)
-        if not extra:
-            return found
-        archs = list(extra.values())
-        F, v = self._predict_objectives(archs)
-        return Candidates(
-            archs=found.archs + archs,
-            keys=found.keys + list(extra),
-            F=np.vstack([found.F, F]),
-            violation=np.concatenate([found.violation, v]),
-        )
 
     def _choose(self, pool: Candidates, usable: list[Observation]) -> list[int]:
         k = min(self.batch_size, len(pool.keys))

@@ -23,7 +23,7 @@ from hwnas.pareto import hypervolume, non_dominated_mask
 from hwnas.spaces.base import Arch
 from hwnas.storage import SQLiteStore
 from hwnas.strategies.inner_search import domination_gap, evolve, hvi, hvi_2d, select_batch
-from hwnas.strategies.predictor_guided import PredictorGuided
+from hwnas.strategies.linas import PredictorGuided
 from hwnas.trial import Observation
 
 LATENCY = "latency_ms@raspi4"
