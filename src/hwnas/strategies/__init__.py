@@ -20,6 +20,7 @@ from hwnas.strategies.moea_bus import MOEABUS
 from hwnas.strategies.nsga2 import NSGA2
 from hwnas.strategies.optuna_adapter import OptunaSampler
 from hwnas.strategies.random_search import RandomSearch
+from hwnas.strategies.staged import Staged
 from hwnas.strategies.thompson import ThompsonPareto
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ STRATEGIES.register("optuna")(OptunaSampler)
 STRATEGIES.register("linas")(PredictorGuided)
 STRATEGIES.register("moea_bus")(MOEABUS)
 STRATEGIES.register("thompson")(ThompsonPareto)
+STRATEGIES.register("staged")(Staged)
 for _name, _cls in GRADIENT_STRATEGIES.items():
     STRATEGIES.register(_name)(_cls)
 

@@ -139,7 +139,14 @@ class MOEABUS(Strategy):
     # -- ask / tell ---------------------------------------------------------------------------
     def ask(self) -> Arch:
         if not self._queue:
-            if not self._started:
+            if not self._started and self._obs:
+                # Told before its first ask (another strategy's results, as in ``staged``):
+                # they are the first pool, in place of the uniform sample.
+                self._started = True
+                self._start_from_told()
+                self._queue = self._offspring(self.population_size)
+                self._generation = {self.key(a) for a in self._queue}
+            elif not self._started:
                 self._started = True
                 self._queue = self._uniform_sample()
                 self._generation = {self.key(a) for a in self._queue}
@@ -196,7 +203,7 @@ class MOEABUS(Strategy):
             return math.nan
         return float(self._cheap(arch, s).get(self._cx_name, math.nan))
 
-    def _uniform_sample(self) -> list[Arch]:
+    def _sample_pool(self) -> dict[str, Arch]:
         size = self.space.size
         pool: dict[str, Arch] = {}
         if size is not None and size <= self.sample_pool:
@@ -207,16 +214,34 @@ class MOEABUS(Strategy):
                 pool.setdefault(self.key(a), a)
                 if len(pool) >= self.sample_pool:
                     break
+        return pool
+
+    def _set_intervals(self, archs: list[Arch]) -> np.ndarray:
+        """Cheap-metric scales and complexity intervals over ``archs``; their complexities."""
+        for a in archs:
+            for name, value in self._cheap(a).items():
+                self._scale[name] = max(self._scale.get(name, 0.0), abs(value))
+        c = np.array([self._complexity(a) for a in archs])
+        self._edges = np.linspace(c.min(), c.max(), self.population_size + 1)
+        return c
+
+    def _start_from_told(self) -> None:
+        """Intervals over a sample pool, as the uniform start sets them; then the told results
+        go through survival as the first generation."""
+        if self._cx_name is not None:
+            self._set_intervals(list(self._sample_pool().values()))
+        for s in self._obs:
+            self.origin.setdefault(s, "init")
+        self._survive()
+
+    def _uniform_sample(self) -> list[Arch]:
+        pool = self._sample_pool()
         archs = [a for s, a in pool.items() if s not in self._seen]
         n = min(self.population_size, len(archs))
         if self._cx_name is None or not archs:
             chosen = [archs[i] for i in self.rng.permutation(len(archs))[:n]]
         else:
-            for a in archs:
-                for name, value in self._cheap(a).items():
-                    self._scale[name] = max(self._scale.get(name, 0.0), abs(value))
-            c = np.array([self._complexity(a) for a in archs])
-            self._edges = np.linspace(c.min(), c.max(), self.population_size + 1)
+            c = self._set_intervals(archs)
             bins = self._bin_of(c)
             members = [
                 list(self.rng.permutation(np.flatnonzero(bins == b))) for b in np.unique(bins)
