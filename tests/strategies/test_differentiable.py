@@ -70,14 +70,50 @@ def test_tas_strategy_searches_the_resnet_space():
 
 
 def test_a_space_without_relaxation_is_refused():
-    space = create_space("mbv3", preset="small")
-    with pytest.raises(ConfigError, match="relaxes the nb201 or fbnet space; the space is 'mbv3'"):
+    space = create_space("resnet", input_size=8, in_channels=1, blocks=2)
+    text = "relaxes the nb201, fbnet or mbv3 space; the space is 'resnet'"
+    with pytest.raises(ConfigError, match=text):
         Study(
             space=space,
             evaluators=[CheapMetrics(space)],
             objectives=[Objective("score", "maximize")],
             strategy=create_strategy("darts", **TOY),
         )
+
+
+def test_a_study_on_mbv3_evaluates_the_derived_archs_and_reports_every_slot():
+    from hwnas.oneshot.relax.mbv3_relax import SLOT_NAMES
+    from hwnas.report.trajectory import gradient_section
+
+    space = create_space("mbv3", preset="small", input_size=8, in_channels=1)
+    strategy = create_strategy(
+        "proxyless",
+        epochs=1,
+        batch_size=64,
+        top_k=2,
+        cost={"source": "flops", "rows": 250},
+        form="add#linear",
+    )
+    strategy.attach(load_dataset({"name": "digits", "limit": 160}))
+    study = Study(
+        space=space,
+        evaluators=[CheapMetrics(space)],
+        objectives=[Objective("score", "minimize")],
+        strategy=strategy,
+        seed=0,
+    )
+    study.optimize(budget=5)
+    archs = [t.arch for t in study.trials]
+    assert archs == strategy.result.ranked_archs() and len(archs) == 2
+    assert all(space.to_string(space.from_string(a)) == a for a in archs)
+    assert all(a.startswith("r8-w1.0|") for a in archs)
+    assert strategy.result.cost["source"]["rows"] == 250
+    assert len(strategy.result.cost["table"]) == 20  # one cost slot per block
+    assert "parameter-free edges" not in "".join(strategy.diagnostics())
+    html, figures = gradient_section(strategy.result.to_dict())
+    assert list(figures) == ["fig-arch-0"]
+    assert all(name in html for name in SLOT_NAMES)  # all 25 slots, blocks then depths
+    assert "depth 4 (p " in html or "depth 3 (p " in html or "depth 2 (p " in html
 
 
 def _full(space):  # type: ignore[no-untyped-def]

@@ -32,6 +32,7 @@ from hwnas.report.html import _figure_div, _figure_json
 
 RESULT_FORMAT = "hwnas-gradient-search"  # the format field of GradientResult.to_dict()
 # One colour per choice name, by first appearance; the same name keeps its colour in every panel.
+# Twelve: mbv3's relaxation has the most names (9 kernel-expansion pairs and 3 depths).
 PALETTE = (
     "#1f77b4",
     "#d62728",
@@ -43,6 +44,8 @@ PALETTE = (
     "#7f7f7f",
     "#bcbd22",
     "#17becf",
+    "#393b79",
+    "#e7969c",
 )
 _COLS = 3
 _ROW_HEIGHT = 250

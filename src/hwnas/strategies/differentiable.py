@@ -6,9 +6,13 @@ derived: the argmax architecture of every run (one run per latency weight of a s
 next most probable ones (``top_k``). The study evaluates them with the config's evaluators, so
 on NB201 the benchmark table scores what the search found, which the search never read.
 
-The relaxable spaces are :data:`RELAXABLE_SPACES`: ``nb201`` (the cell's 6 edges) and ``fbnet``
-(FBNet's supernet: 22 layers of 9 candidate blocks; every method but PC-DARTS, whose partial
-channels need a cell); TAS relaxes the ``resnet`` space.
+The relaxable spaces are :data:`RELAXABLE_SPACES`: ``nb201`` (the cell's 6 edges), ``fbnet``
+(FBNet's supernet: 22 layers of 9 candidate blocks) and ``mbv3`` (Once-for-All's elastic
+MobileNetV3: 20 blocks of 9 kernel-expansion pairs and 5 stage depths, at a fixed resolution
+and width, the ``resolution`` and ``width`` options); fbnet and mbv3 take every method but
+PC-DARTS, whose partial channels need a cell. TAS relaxes the ``resnet`` space. The slot choices
+a search derives become architectures through the space's relaxation
+(:mod:`hwnas.oneshot.relax.spaces`), and so do the slots of its cost model.
 
 The search needs data: ``hwnas search`` hands it the config's ``data:`` block and a folder under
 its output folder, trains before the study starts (resuming a killed search from its last epoch,
@@ -46,7 +50,7 @@ from hwnas.trial import Observation
 
 log = logging.getLogger(__name__)
 
-RELAXABLE_SPACES: tuple[str, ...] = ("nb201", "fbnet")
+RELAXABLE_SPACES: tuple[str, ...] = ("nb201", "fbnet", "mbv3")
 _SEED_LIMIT = 2**31 - 1
 
 
@@ -54,7 +58,8 @@ class GradientStrategy(Strategy):
     """A differentiable search run once, then asked for its derived architectures in order.
 
     Options: the method's (see :func:`hwnas.oneshot.relax.methods.method_settings`), e.g.
-    ``epochs``, ``channels``, ``cells``, ``top_k``, ``cost``, ``latency_weight(s)``, ``target``.
+    ``epochs``, ``channels``, ``cells``, ``top_k``, ``cost``, ``latency_weight(s)``, ``target``,
+    and on mbv3 ``resolution`` and ``width``.
     """
 
     method: ClassVar[str] = ""
@@ -98,8 +103,9 @@ class GradientStrategy(Strategy):
     def on_setup(self) -> None:
         space = self.problem.space
         if space.name not in self.spaces:
+            names = ", ".join(self.spaces[:-1]) + " or " if len(self.spaces) > 1 else ""
             raise ConfigError(
-                f"strategy {self.method!r} relaxes the {' or '.join(self.spaces)} space; the "
+                f"strategy {self.method!r} relaxes the {names}{self.spaces[-1]} space; the "
                 f"space is {space.name!r}: use space: {self.spaces[0]}, or a sampling strategy"
             )
         self.check_space()
@@ -120,7 +126,7 @@ class GradientStrategy(Strategy):
         text = json.dumps(
             {
                 "method": self.method,
-                "settings": self.settings.to_dict(),
+                "settings": _key_settings(self.settings.to_dict()),
                 "space": self.problem.space.options,
                 "data": data,
                 "seed": self.seed,
@@ -172,21 +178,24 @@ class GradientStrategy(Strategy):
         from hwnas.oneshot.relax.cost import slot_cost_from_spec
         from hwnas.oneshot.relax.result import GradientResult
         from hwnas.oneshot.relax.search import run_search
+        from hwnas.oneshot.relax.spaces import relaxation
 
         s = self.settings
+        space = self.problem.space
         cost = None
         if s.cost is not None:
             cost = slot_cost_from_spec(
-                self.problem.space,
+                space,
                 s.cost,
                 rng=np.random.default_rng(self.seed),
                 data_dir=self._data_dir,
+                slots=relaxation(space, s).cost_slots(space, s),
             )
         runs = []
         for i, weight in enumerate(s.weights_to_sweep()):
             runs.append(
                 run_search(
-                    self.problem.space,  # type: ignore[arg-type]  # on_setup checked the space
+                    space,
                     self._dataset,
                     s,
                     cost=cost,
@@ -300,3 +309,12 @@ class TASStrategy(GradientStrategy):
 GRADIENT_STRATEGIES: dict[str, type[GradientStrategy]] = {
     c.method: c for c in (DARTS, PCDARTS, SharpDARTS, RARTS, GDAS, FBNet, Proxyless, TASStrategy)
 }
+
+
+# Settings added after searches were first stored: left out of the key while unset, so a search
+# finished before them is found again.
+ADDED_SETTINGS = ("resolution", "width")
+
+
+def _key_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if not (k in ADDED_SETTINGS and v is None)}

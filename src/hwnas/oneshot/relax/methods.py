@@ -36,6 +36,11 @@ one search per value; the derived architectures of all of them are evaluated tog
 ``target`` (in the cost's unit) makes ``ref`` the target and adds
 ``target_weight * relu(E[cost] / target - 1)`` to the loss.
 
+``channels`` and ``cells`` size NB201's search network (FBNet's and mbv3's macros are fixed).
+``resolution`` and ``width`` apply to the ``mbv3`` space alone: the input resolution and width
+multiplier the search holds fixed (default: the space's largest resolution, and width 1.0, or
+the offered width nearest it); other spaces refuse them.
+
 Example:
     >>> s = method_settings("pc_darts", {"epochs": 4, "warmup_epochs": 1})
     >>> s.mode, s.partial_k, s.arch_lr, s.warmup_epochs
@@ -93,6 +98,8 @@ class MethodSettings:
     target: float | None = None
     target_weight: float = 1.0
     cost: dict[str, Any] | None = None
+    resolution: int | None = None
+    width: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def weights_to_sweep(self) -> tuple[float, ...]:
@@ -171,6 +178,8 @@ _COMMON = (
     "target",
     "target_weight",
     "cost",
+    "resolution",
+    "width",
 )
 _OWN: dict[str, tuple[str, ...]] = {
     "darts": ("order",),
@@ -297,3 +306,7 @@ def _check(s: MethodSettings) -> None:
             )
     if s.target is not None:
         _number(s, "target", 0.0, open_low=True)
+    if s.resolution is not None:
+        _whole(s, "resolution", 1)
+    if s.width is not None:
+        _number(s, "width", 0.0, open_low=True)

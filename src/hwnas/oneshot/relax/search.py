@@ -29,7 +29,6 @@ from hwnas.data import Dataset
 from hwnas.errors import ConfigError, DataError
 from hwnas.oneshot.relax.arch import ArchParams
 from hwnas.oneshot.relax.cost import SlotCost
-from hwnas.oneshot.relax.derive import top_k
 from hwnas.oneshot.relax.formulas import cosine_power_lr, fbnet_tau, gdas_tau
 from hwnas.oneshot.relax.methods import MethodSettings
 from hwnas.oneshot.relax.nb201_net import ArchSample
@@ -42,7 +41,7 @@ from hwnas.oneshot.relax.steps import (
     unrolled_arch_step,
     weight_step,
 )
-from hwnas.spaces.base import CategoricalSpace
+from hwnas.spaces.base import SearchSpace
 from hwnas.training.checkpoint import read_state, write_state
 
 CHECKPOINT = "checkpoint.pt"
@@ -52,7 +51,7 @@ Progress = Callable[[dict[str, Any]], None]
 
 
 def run_search(
-    space: CategoricalSpace,
+    space: SearchSpace,
     dataset: Dataset,
     settings: MethodSettings,
     *,
@@ -66,8 +65,10 @@ def run_search(
     """Search ``space`` on ``dataset`` with one method and one latency weight.
 
     Returns the :class:`SearchRun`: the derived architectures (argmax first, then the
-    ``top_k - 1`` next most probable), the per-epoch probabilities and expected cost, and the
-    run's figures. ``folder`` keeps the per-epoch checkpoint.
+    ``top_k - 1`` next most probable, see the relaxation's ``derive``), the per-epoch
+    probabilities and expected cost, and the run's figures. ``folder`` keeps the per-epoch
+    checkpoint. ``cost`` must be fitted on the relaxation's cost slots
+    (``relaxation(space, settings).cost_slots(space, settings)``).
     """
     x, y = dataset.tensors("train")
     if x.shape[0] < 4:
@@ -138,7 +139,7 @@ class _State:
 
 
 def _context(
-    space: CategoricalSpace,
+    space: SearchSpace,
     dataset: Dataset,
     s: MethodSettings,
     cost: SlotCost | None,
@@ -152,7 +153,8 @@ def _context(
 
     net = network()
     groups = [list(g) for g in relax.groups] if s.mode == "partial" and relax.groups else None
-    params = ArchParams([len(c) for c in space.slots], generator=gen, groups=groups)
+    choices = relax.slot_choices(space)
+    params = ArchParams([len(c) for c in choices], generator=gen, groups=groups)
 
     def sgd(module: torch.nn.Module) -> torch.optim.Optimizer:
         return torch.optim.SGD(
@@ -169,8 +171,9 @@ def _context(
     )
     reference = 1.0
     if cost is not None:
-        uniform = [torch.full((len(c),), 1.0 / len(c)) for c in space.slots]
-        reference = s.target if s.target is not None else float(cost.expected(uniform))
+        uniform = [torch.full((len(c),), 1.0 / len(c)) for c in choices]
+        at_uniform = float(cost.expected(relax.cost_weights(uniform)))
+        reference = s.target if s.target is not None else at_uniform
         if s.method == "proxyless" and s.form == "mul#log" and reference <= 1.0:
             raise ConfigError(
                 f"proxyless: form mul#log needs a reference cost above 1, got {reference:.4g} "
@@ -188,6 +191,7 @@ def _context(
         reference=reference,
         net_y=net_y,
         y_opt=y_opt,
+        cost_weights=relax.cost_weights,
     )
 
 
@@ -231,11 +235,11 @@ def _expected(ctx: StepContext) -> float:
     if ctx.cost is None:
         return float("nan")
     with torch.no_grad():
-        return float(ctx.cost.expected(ctx.params.probs()))
+        return float(ctx.cost.expected(ctx.cost_weights(ctx.params.probs())))
 
 
 def _finish(
-    space: CategoricalSpace,
+    space: SearchSpace,
     dataset: Dataset,
     ctx: StepContext,
     state: _State,
@@ -244,29 +248,32 @@ def _finish(
 ) -> SearchRun:
     s = ctx.settings
     relax = relaxation(space, s)
+    choices = relax.slot_choices(space)
     probs = [torch.tensor(p).numpy() for p in state.trajectory[-1]]
-    picks = top_k(probs, s.top_k)
-    archs = [space.to_string({"ops": [space.slots[i][j] for i, j in enumerate(t)]}) for t in picks]
-    best_ops = [space.slots[i][j] for i, j in enumerate(picks[0])]
+    picks = relax.derive(space, s, probs, s.top_k)
+    derived = [relax.to_arch(space, s, t) for t in picks]
+    archs = [space.to_string(a) for a in derived]
+    best_ops = [choices[i][j] for i, j in enumerate(picks[0])]
     metrics: dict[str, float] = {
         "train_loss": state.losses[-1][0] if state.losses else float("nan"),
         "train_accuracy": state.losses[-1][1] if state.losses else float("nan"),
-        "parameter_free_edges": float(sum(op in relax.parameter_free for op in best_ops)),
-        "search_wall_s": wall,
-        "latency_weight": ctx.latency_weight,
     }
+    if relax.parameter_free:  # a collapse toward weight-free choices can happen
+        metrics["parameter_free_edges"] = float(sum(op in relax.parameter_free for op in best_ops))
+    metrics.update(search_wall_s=wall, latency_weight=ctx.latency_weight)
     if dataset.indices["valid"].size:
         train_x = dataset.tensors("train")[0]
         metrics["valid_accuracy"] = _accuracy(ctx, picks[0], train_x, *dataset.tensors("valid"))
     if ctx.cost is not None:
         metrics["expected_cost"] = state.expected[-1]
-        metrics["derived_cost"] = ctx.cost.predict_ops(best_ops)
+        names = relax.cost_slots(space, s).names(derived[0])
+        metrics["derived_cost"] = ctx.cost.predict_ops(names)
         metrics["reference_cost"] = ctx.reference
     return SearchRun(
         label=label,
         archs=archs,
         slots=list(relax.slot_names),
-        choices=[list(c) for c in space.slots],
+        choices=[list(c) for c in choices],
         trajectory=state.trajectory,
         expected_cost=[] if ctx.cost is None else state.expected,
         metrics=metrics,
@@ -286,17 +293,21 @@ def _accuracy(
     ctx: StepContext, pick: tuple[int, ...], train_x: torch.Tensor, x: torch.Tensor, y: torch.Tensor
 ) -> float:
     """Accuracy of the derived architecture's single path with the search weights, after its
-    BatchNorm statistics are re-estimated on training images (on a copy of the network)."""
+    BatchNorm statistics are re-estimated on training images; the network's state is restored
+    afterwards (a copy of its state dict: copying the module itself takes seconds for the
+    180 candidate blocks of mbv3's)."""
     from hwnas.oneshot.calibrate import recalibrate_bn
     from hwnas.training import evaluate
 
     sizes = [len(p) for p in ctx.params.alpha]
     weights = [torch.nn.functional.one_hot(torch.tensor(j), n).float() for j, n in zip(pick, sizes)]
-    model = _OnePath(
-        copy.deepcopy(ctx.net), ArchSample(weights=weights, active=[[j] for j in pick])
-    )
-    recalibrate_bn(model, train_x[:CALIBRATION_IMAGES])
-    return evaluate(model, x, y)[1]
+    model = _OnePath(ctx.net, ArchSample(weights=weights, active=[[j] for j in pick]))
+    saved = copy.deepcopy(ctx.net.state_dict())
+    try:
+        recalibrate_bn(model, train_x[:CALIBRATION_IMAGES])
+        return evaluate(model, x, y)[1]
+    finally:
+        ctx.net.load_state_dict(saved)
 
 
 def _save(path: Path, ctx: StepContext, state: _State, gen: torch.Generator, label: str) -> None:

@@ -9,6 +9,7 @@ The loop (:mod:`hwnas.oneshot.relax.search`) owns the data, the schedules and th
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -40,6 +41,8 @@ class StepContext:
     y_opt: torch.optim.Optimizer | None = None
     tau: float = 1.0
     lr: float = 0.0
+    # per-slot weights -> per cost slot (the relaxation's; the same slots for nb201 and fbnet)
+    cost_weights: Callable[[Sequence[torch.Tensor]], list[torch.Tensor]] = list
 
     def sample(self, *, for_arch: bool) -> tuple[object, list[torch.Tensor]]:
         s = self.settings
@@ -54,11 +57,12 @@ class StepContext:
 
 
 def hardware_loss(ctx: StepContext, ce: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
-    """``ce`` with the method's hardware term over the expected cost under ``weights``."""
+    """``ce`` with the method's hardware term over the expected cost under ``weights`` (per
+    slot; the relaxation's ``cost_weights`` turns them into the cost slots' weights)."""
     s, cost = ctx.settings, ctx.cost
     if cost is None:
         return ce
-    expected = cost.expected(weights)
+    expected = cost.expected(ctx.cost_weights(weights))
     lw = ctx.latency_weight
     if s.method == "fbnet":
         loss = torch.as_tensor(fbnet_loss(ce, expected.clamp(min=_LOG_FLOOR), a=s.a, b=lw))
