@@ -28,6 +28,7 @@ import argparse
 import csv
 import itertools
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,14 +91,19 @@ def write_table(data: Path, out: Path) -> int:
     return rows
 
 
-def main() -> None:
+def run(write: Callable[[Path, Path], int], default_out: Path, description: str) -> None:
+    """The command line of a table writer: ``--data`` (the shared data folder) and ``--out``."""
     default_data = Path(os.environ.get("HWNAS_DATA", REPO.parent / "shared" / "data"))
-    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--data", type=Path, default=default_data, help="the shared data folder")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the CSV to write")
+    p.add_argument("--out", type=Path, default=default_out, help="the CSV to write")
     args = p.parse_args()
-    rows = write_table(args.data, args.out)
+    rows = write(args.data, args.out)
     print(f"wrote {rows} rows, {args.out.stat().st_size} bytes, to {args.out}")
+
+
+def main() -> None:
+    run(write_table, DEFAULT_OUT, __doc__.split("\n", 1)[0])
 
 
 if __name__ == "__main__":

@@ -19,13 +19,11 @@ The CSV (about 1.7 MB) is not committed; the benchmark's commands regenerate it.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import itertools
-import os
 from pathlib import Path
 
-from make_categorical_table import EDGES, nb201_string
+from make_categorical_table import EDGES, nb201_string, run
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "user_space" / "nb201_as_user.csv"
@@ -75,13 +73,7 @@ def write_table(data: Path, out: Path) -> int:
 
 
 def main() -> None:
-    default_data = Path(os.environ.get("HWNAS_DATA", REPO.parent / "shared" / "data"))
-    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    p.add_argument("--data", type=Path, default=default_data, help="the shared data folder")
-    p.add_argument("--out", type=Path, default=OUT, help="the CSV to write")
-    args = p.parse_args()
-    n = write_table(args.data, args.out)
-    print(f"wrote {n} rows, {args.out.stat().st_size} bytes, to {args.out}")
+    run(write_table, OUT, __doc__.split("\n", 1)[0])
 
 
 if __name__ == "__main__":
