@@ -4,8 +4,10 @@ bring-your-own-space check (issue #12, part 4).
 ``benchmarks/user_space/nb201_as_user.csv`` gets all 15,625 cells keyed by the ``categorical``
 space's canonical string (six slots, one per cell edge, choices joined by ``-``, NB201's
 operations under names a user might give them, ``none`` as ``zero``), with the test accuracy
-on the three datasets and the latency on the benchmark's four devices. The configs beside it
-(``benchmarks/user_space/*.yaml``, committed) define the same five tasks as
+on the three datasets and the latency on the benchmark's four devices; and, for choosing settings
+on data no benchmark scores, the CIFAR-10 validation accuracy and the four tuning devices'
+latency (``benchmarks/user_space/tune-*.yaml``). The configs beside it
+(``benchmarks/user_space/user-*.yaml``, committed) define the same five tasks as
 ``benchmarks/nb201_hw.py``'s NB201 tasks over that table; nothing in them is NB201-specific, so
 strategies see only what a user's space offers (no cheap metrics).
 
@@ -40,6 +42,9 @@ ACCURACY = {
     "accuracy_imagenet16": "ImageNetTestAccuracy200Epochs",
 }
 DEVICES = ("raspi4", "pixel3", "fpga", "eyeriss")
+# For choosing settings on data no benchmark scores: CIFAR-10 validation accuracy (NATS
+# "cifar10-valid") and the four device columns the tuning tasks use (benchmarks/tuning/).
+TUNING_DEVICES = ("pixel2", "silver_4114", "titanx_1", "1080ti_256")
 
 
 def _read(path: Path, key: str, columns: dict[str, str]) -> dict[str, dict[str, str]]:
@@ -54,19 +59,27 @@ def write_table(data: Path, out: Path) -> int:
     accuracy = _read(
         data / "nb201_nats_test_acc" / "nats_bench.csv", "ArchitectureString", ACCURACY
     )
+    valid = _read(
+        data / "nb201_cifar10valid_landscapes" / "cifar10_avg.csv",
+        "arch_str",
+        {"valid_accuracy_cifar10": "valid-accuracy"},
+    )
     latency = _read(
         data / "nb201_fbnet_latency_help" / "nb201_latency_ms.csv",
         "arch_str",
-        {f"latency_ms@{d}": d for d in DEVICES},
+        {f"latency_ms@{d}": d for d in (*DEVICES, *TUNING_DEVICES)},
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(["arch", *ACCURACY, *(f"latency_ms@{d}" for d in DEVICES)])
+        devices = (*DEVICES, *TUNING_DEVICES)
+        writer.writerow(
+            ["arch", *ACCURACY, "valid_accuracy_cifar10", *(f"latency_ms@{d}" for d in devices)]
+        )
         n = 0
         for ops in itertools.product(OPS, repeat=len(EDGES)):
             key = nb201_string(ops)
-            values = {**accuracy[key], **latency[key]}
+            values = {**accuracy[key], **valid[key], **latency[key]}
             writer.writerow(["-".join(OPS[o] for o in ops), *values.values()])
             n += 1
     return n
