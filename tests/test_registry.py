@@ -22,6 +22,13 @@ def test_unknown_option_suggests_closest() -> None:
         create_strategy("nsga2", population=10)
 
 
+def test_a_missing_required_option_is_one_line() -> None:
+    with pytest.raises(
+        ConfigError, match=r"^space 'categorical' needs the option 'slots'; add it to its options$"
+    ):
+        create_space("categorical")
+
+
 def test_duplicate_registration_raises() -> None:
     reg: Registry[object] = Registry("thing")
     reg.register("a")(object)

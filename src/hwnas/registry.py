@@ -93,7 +93,15 @@ class Registry(Generic[T]):
 
     def create(self, name: str, **options: Any) -> T:
         factory = self.get(name)
-        check_options(factory, options, f"{self.kind} {name!r}")
+        what = f"{self.kind} {name!r}"
+        check_options(factory, options, what)
+        for n, p in factory_parameters(factory).items():
+            required = p.default is inspect.Parameter.empty and p.kind in (
+                inspect.Parameter.KEYWORD_ONLY,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            )
+            if required and n != "self" and n not in options:
+                raise ConfigError(f"{what} needs the option {n!r}; add it to its options")
         return factory(**options)
 
     def name_of(self, factory: object) -> str | None:
