@@ -14,7 +14,7 @@ from pydantic import PydanticSchemaGenerationError, TypeAdapter, ValidationError
 from hwnas.errors import ConfigError
 from hwnas.evaluation.base import Evaluator
 from hwnas.problem import Constraint
-from hwnas.registry import check_options, factory_parameters
+from hwnas.registry import check_options, check_required, factory_parameters
 
 if TYPE_CHECKING:
     from hwnas.config_schema import ExecutionConfig
@@ -93,13 +93,7 @@ def check_option_types(factory: Callable[..., Any], options: Mapping[str, Any], 
             raise ConfigError(f"{what} has no option {key!r}; it takes no options")
         return
     check_options(factory, options, what)  # before the call: an option 'name' would clash
-    for name, param in factory_parameters(factory).items():
-        required = param.default is inspect.Parameter.empty and param.kind in (
-            inspect.Parameter.KEYWORD_ONLY,
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        )
-        if required and name != "context" and name not in options:
-            raise ConfigError(f"{what} needs the option {name!r}; add it to its options")
+    check_required(factory, options, what, supplied=("context",))
     hints = _option_hints(factory)
     for key, value in options.items():
         hint = hints.get(key)

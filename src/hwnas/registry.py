@@ -63,6 +63,23 @@ def check_options(factory: Callable[..., Any], options: Mapping[str, Any], what:
             raise ConfigError(f"{what} has no option {key!r}; {hint}")
 
 
+def check_required(
+    factory: Callable[..., Any],
+    options: Mapping[str, Any],
+    what: str,
+    supplied: tuple[str, ...] = (),
+) -> None:
+    """Raise :class:`ConfigError` if ``options`` lacks a keyword ``factory`` requires (those in
+    ``supplied`` are given by the caller later, e.g. an evaluator's ``context``)."""
+    for n, p in factory_parameters(factory).items():
+        required = p.default is inspect.Parameter.empty and p.kind in (
+            inspect.Parameter.KEYWORD_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        )
+        if required and n != "self" and n not in supplied and n not in options:
+            raise ConfigError(f"{what} needs the option {n!r}; add it to its options")
+
+
 class Registry(Generic[T]):
     """Maps names to factories of one component kind.
 
@@ -95,13 +112,7 @@ class Registry(Generic[T]):
         factory = self.get(name)
         what = f"{self.kind} {name!r}"
         check_options(factory, options, what)
-        for n, p in factory_parameters(factory).items():
-            required = p.default is inspect.Parameter.empty and p.kind in (
-                inspect.Parameter.KEYWORD_ONLY,
-                inspect.Parameter.POSITIONAL_OR_KEYWORD,
-            )
-            if required and n != "self" and n not in options:
-                raise ConfigError(f"{what} needs the option {n!r}; add it to its options")
+        check_required(factory, options, what)
         return factory(**options)
 
     def name_of(self, factory: object) -> str | None:
