@@ -52,17 +52,24 @@ def _number(name: str, state: dict[str, Any], key: str) -> float:
     return float(value)
 
 
-class RidgePredictor(PlainFitted):
-    """Ridge regression on standardised columns; the penalty by leave-one-out CV.
+class _ExactFit(PlainFitted):
+    """A fit with no randomness; its state is the dict of fitted numbers it keeps.
 
     Args:
         seed: unused (the fit is exact); accepted so every predictor takes a seed.
     """
 
-    name = "ridge"
-
     def __init__(self, *, seed: int = 0) -> None:
         self.seed = int(seed)
+
+    def state(self) -> dict[str, Any]:
+        return dict(self._model)
+
+
+class RidgePredictor(_ExactFit):
+    """Ridge regression on standardised columns; the penalty by leave-one-out CV."""
+
+    name = "ridge"
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
         try:
@@ -85,9 +92,6 @@ class RidgePredictor(PlainFitted):
         z = (X - np.asarray(m["mean"])) / np.asarray(m["scale"])
         return np.asarray(z @ np.asarray(m["coef"]) + m["intercept"])
 
-    def state(self) -> dict[str, Any]:
-        return dict(self._model)
-
     def _restore(self, state: dict[str, Any]) -> None:
         n = self._n_features
         self._model = {
@@ -101,17 +105,10 @@ class RidgePredictor(PlainFitted):
         return {"predictor": self.name, "alpha": alpha}
 
 
-class LinearPredictor(PlainFitted):
-    """Ordinary least squares with an intercept (on one column: :func:`numpy.polyfit`'s line).
-
-    Args:
-        seed: unused (the fit is exact); accepted so every predictor takes a seed.
-    """
+class LinearPredictor(_ExactFit):
+    """Ordinary least squares with an intercept (on one column: :func:`numpy.polyfit`'s line)."""
 
     name = "linear"
-
-    def __init__(self, *, seed: int = 0) -> None:
-        self.seed = int(seed)
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
         # polyfit's recipe for a line, with more columns: scale each column of [X, 1] to unit
@@ -126,9 +123,6 @@ class LinearPredictor(PlainFitted):
     def _predict(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(X @ np.asarray(self._model["coef"]) + self._model["intercept"])
 
-    def state(self) -> dict[str, Any]:
-        return dict(self._model)
-
     def _restore(self, state: dict[str, Any]) -> None:
         self._model = {
             "intercept": _number(self.name, state, "intercept"),
@@ -139,19 +133,13 @@ class LinearPredictor(PlainFitted):
         return {"predictor": self.name}
 
 
-class NNLSPredictor(PlainFitted):
+class NNLSPredictor(_ExactFit):
     """Non-negative weights and intercept minimising the relative error (targets >= 0).
 
     Columns are scaled to unit spread so that the solver treats them alike.
-
-    Args:
-        seed: unused (the fit is exact); accepted so every predictor takes a seed.
     """
 
     name = "nnls"
-
-    def __init__(self, *, seed: int = 0) -> None:
-        self.seed = int(seed)
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
         from scipy.optimize import nnls
@@ -169,9 +157,6 @@ class NNLSPredictor(PlainFitted):
     def _predict(self, X: np.ndarray) -> np.ndarray:
         m = self._model
         return np.asarray((X / np.asarray(m["scale"])) @ np.asarray(m["coef"]) + m["intercept"])
-
-    def state(self) -> dict[str, Any]:
-        return dict(self._model)
 
     def _restore(self, state: dict[str, Any]) -> None:
         n = self._n_features
