@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -109,7 +110,9 @@ class ConfigTask:
     def name(self) -> str:
         return self.path.stem
 
+    @cached_property
     def _config(self) -> StudyConfig:
+        """The config, read and checked once (metrics are looked up at every evaluation)."""
         config = load_config(self.path)
         objectives = [(o.metric, o.direction) for o in config.objectives]
         if (
@@ -134,13 +137,13 @@ class ConfigTask:
 
     @property
     def metrics(self) -> tuple[str, ...]:
-        return tuple(o.metric for o in self._config().objectives)
+        return tuple(o.metric for o in self._config.objectives)
 
     def make_space(self) -> SearchSpace:
-        return build_space(self._config())
+        return build_space(self._config)
 
     def make_evaluator(self) -> Evaluator:
-        _space, (evaluator,) = build_evaluators(self._config(), base_dir=self.path.parent)
+        _space, (evaluator,) = build_evaluators(self._config, base_dir=self.path.parent)
         return evaluator
 
 
