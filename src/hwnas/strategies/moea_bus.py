@@ -10,7 +10,8 @@ Only the abstracts and summaries of both were available to us; where they are si
   range of their complexity (a cheap metric, ``flops_m`` by default: free, never an evaluator) into
   ``population_size`` equal-width intervals and take one architecture per interval, round-robin
   over the non-empty ones, so the start spans the complexity range instead of piling up in its
-  middle as random sampling does.
+  middle as random sampling does. Results told before the first ask (another strategy's, as in
+  ``staged``) replace that start: they are the first pool survival selects from.
 * **Two populations** evolve together and exchange elites. Main (convergence): NSGA-II selection
   by constrained non-dominated rank and crowding, binary-tournament mating. Vice (diversity): one
   niche per complexity interval, each keeping its best member by constrained rank, so the extremes

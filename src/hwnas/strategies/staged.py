@@ -5,7 +5,9 @@ hardware tasks Thompson sampling has the lowest regret at 50-100 evaluations and
 its surrogate catches up or leads at 300 (docs/BENCHMARKS.md section 1). ``staged`` asks
 ``first`` until ``switch_after`` architectures have been evaluated, then ``then``, which has been
 told every result from the start (MOEA-BUS takes them as its first pool instead of its uniform
-sample).
+sample). Tried as the default (thompson, then the default's MOEA-BUS, switching after 50, 100
+or 150) on tasks no benchmark scores, no switch point beat both parts alone (docs/BENCHMARKS.md
+section 1.1), so the default stays MOEA-BUS; ``staged`` is for users who know their budget.
 
 The switch is a fixed count, never the study's budget, so a run to 300 evaluations proposes the
 same first 100 as a run to 100. ``first`` gets the study's generator unchanged (its proposals
