@@ -1,8 +1,8 @@
 """Two strategies in sequence: one for the first evaluations, the other from then on.
 
-Model-based strategies and evolutionary ones are strong at different budgets: on the NB201
-hardware tasks Thompson sampling has the lowest regret at 50-100 evaluations and MOEA-BUS with
-its surrogate catches up or leads at 300 (docs/BENCHMARKS.md section 1). ``staged`` asks
+Model-based strategies and evolutionary ones are strong at different budgets: on several of the
+NB201 hardware tasks Thompson sampling has the lowest regret at 50-100 evaluations and MOEA-BUS
+with its surrogate catches up or leads at 300 (docs/BENCHMARKS.md section 1). ``staged`` asks
 ``first`` until ``switch_after`` architectures have been evaluated, then ``then``, which has been
 told every result from the start (MOEA-BUS takes them as its first pool instead of its uniform
 sample). Tried as the default (thompson, then the default's MOEA-BUS, switching after 50, 100

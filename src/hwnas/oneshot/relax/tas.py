@@ -54,13 +54,8 @@ from hwnas.data import Dataset
 from hwnas.errors import ConfigError
 from hwnas.oneshot.relax.formulas import tas_flops_loss, tas_tau
 from hwnas.oneshot.relax.result import GradientResult, SearchRun
-from hwnas.oneshot.relax.tas_net import (
-    TASNetwork,
-    check_space,
-    derive_archs,
-    uniform_arch,
-    uniform_at_flops,
-)
+from hwnas.oneshot.relax.tas_archs import check_space, derive_archs, uniform_arch, uniform_at_flops
+from hwnas.oneshot.relax.tas_net import TASNetwork
 from hwnas.registry import closest
 from hwnas.spaces.resnet import ResNetSpace
 from hwnas.training import (
