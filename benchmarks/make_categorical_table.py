@@ -59,20 +59,26 @@ def slot_choices() -> list[list[str]]:
     return [[FIXED[i]] if i in FIXED else list(OPS) for i in range(len(EDGES))]
 
 
+def read_columns(path: Path, key: str, columns: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Per NB201 cell (by the ``key`` column), the named ``columns`` of a shared-data CSV."""
+    with open(path, newline="") as f:
+        rows = {r[key]: {name: r[col] for name, col in columns.items()} for r in csv.DictReader(f)}
+    if len(rows) != 15625:
+        raise SystemExit(f"expected 15,625 NB201 cells in {path}, got {len(rows)}")
+    return rows
+
+
 def read_rows(data: Path) -> tuple[dict[str, float], dict[str, float]]:
     """CIFAR-10 test accuracy and device latency of every NB201 cell, by NB201 string."""
-    accuracy: dict[str, float] = {}
-    with open(data / "nb201_nats_test_acc" / "nats_bench.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            accuracy[row["ArchitectureString"]] = float(row["CIFAR10TestAccuracy200Epochs"])
-    latency: dict[str, float] = {}
-    with open(data / "nb201_fbnet_latency_help" / "nb201_latency_ms.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            latency[row["arch_str"]] = float(row[DEVICE])
-    for name, table in (("accuracy", accuracy), ("latency", latency)):
-        if len(table) != 15625:
-            raise SystemExit(f"expected 15,625 NB201 cells in the {name} table, got {len(table)}")
-    return accuracy, latency
+    acc = read_columns(
+        data / "nb201_nats_test_acc" / "nats_bench.csv",
+        "ArchitectureString",
+        {"a": "CIFAR10TestAccuracy200Epochs"},
+    )
+    lat = read_columns(
+        data / "nb201_fbnet_latency_help" / "nb201_latency_ms.csv", "arch_str", {"l": DEVICE}
+    )
+    return {k: float(v["a"]) for k, v in acc.items()}, {k: float(v["l"]) for k, v in lat.items()}
 
 
 def write_table(data: Path, out: Path) -> int:

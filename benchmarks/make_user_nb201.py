@@ -25,7 +25,7 @@ import csv
 import itertools
 from pathlib import Path
 
-from make_categorical_table import EDGES, nb201_string, run
+from make_categorical_table import EDGES, nb201_string, read_columns, run
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "user_space" / "nb201_as_user.csv"
@@ -47,24 +47,16 @@ DEVICES = ("raspi4", "pixel3", "fpga", "eyeriss")
 TUNING_DEVICES = ("pixel2", "silver_4114", "titanx_1", "1080ti_256")
 
 
-def _read(path: Path, key: str, columns: dict[str, str]) -> dict[str, dict[str, str]]:
-    with open(path, newline="") as f:
-        rows = {r[key]: {name: r[col] for name, col in columns.items()} for r in csv.DictReader(f)}
-    if len(rows) != 15625:
-        raise SystemExit(f"expected 15,625 NB201 cells in {path}, got {len(rows)}")
-    return rows
-
-
 def write_table(data: Path, out: Path) -> int:
-    accuracy = _read(
+    accuracy = read_columns(
         data / "nb201_nats_test_acc" / "nats_bench.csv", "ArchitectureString", ACCURACY
     )
-    valid = _read(
+    valid = read_columns(
         data / "nb201_cifar10valid_landscapes" / "cifar10_avg.csv",
         "arch_str",
         {"valid_accuracy_cifar10": "valid-accuracy"},
     )
-    latency = _read(
+    latency = read_columns(
         data / "nb201_fbnet_latency_help" / "nb201_latency_ms.csv",
         "arch_str",
         {f"latency_ms@{d}": d for d in (*DEVICES, *TUNING_DEVICES)},
