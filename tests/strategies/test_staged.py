@@ -76,7 +76,10 @@ def test_a_run_to_a_larger_budget_repeats_the_smaller_one(nb201: Evaluator) -> N
         ({"then": {"population_size": 3}}, "then must be a strategy name or a mapping with 'name'"),
         ({"first": "thompsn"}, "thompson"),
         ({"switch_after": 0}, "staged: switch_after must be >= 1, got 0"),
-        ({"then": {"name": "moea_bus", "population_size": 1}}, "moea_bus: population_size"),
+        (
+            {"then": {"name": "moea_bus", "population_size": 1}},
+            "staged: then: moea_bus: population_size",
+        ),
     ],
 )
 def test_bad_options_give_one_line(options: dict, message: str) -> None:  # type: ignore[type-arg]

@@ -118,7 +118,10 @@ def _build(role: str, spec: Spec) -> Strategy:
             f"staged: {role} cannot be {name!r}; use a sampling strategy (e.g. thompson, moea_bus)"
         )
     STRATEGIES.get(name)  # an unknown name: one line with the closest names
-    return create_strategy(name, **options)
+    try:
+        return create_strategy(name, **options)
+    except ConfigError as exc:  # say where in the config the bad option sits
+        raise ConfigError(f"staged: {role}: {exc}") from None
 
 
 def _spawned(rng: np.random.Generator) -> np.random.Generator:
