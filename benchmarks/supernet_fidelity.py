@@ -38,6 +38,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--scratch-seeds",
+        type=int,
+        default=1,
+        help="train each sub-network from scratch this many times (seeds --seed, --seed + 1, "
+        "...) and rank by the mean; with 2 or more, the seeds' agreement with each other is "
+        "reported too (the ground truth's own repeatability)",
+    )
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     config = yaml.safe_load(args.config.read_text())
@@ -45,18 +53,24 @@ def main() -> None:
     space = create_space(spec["name"], **spec.get("options", {}))
     data = config["data"] if isinstance(config["data"], dict) else {"name": config["data"]}
     dataset = load_dataset(data)
-    ctx = EvaluatorContext(
-        space=space,
-        base_dir=args.config.parent,
-        seed=args.seed,
-        dataset=dataset,
-        supernet_dir=args.supernet,
-        supernet_config=SupernetConfig.from_dict(config["supernet"]).to_dict(),
-    )
-    inherited = create_evaluator("supernet", ctx)
+
+    def context(seed: int) -> EvaluatorContext:
+        return EvaluatorContext(
+            space=space,
+            base_dir=args.config.parent,
+            seed=seed,
+            dataset=dataset,
+            supernet_dir=args.supernet,
+            supernet_config=SupernetConfig.from_dict(config["supernet"]).to_dict(),
+        )
+
+    inherited = create_evaluator("supernet", context(args.seed))
     # From scratch with the supernet's own training settings (batch, lr, warm-up), --epochs long.
     settings = {k: v for k, v in config["supernet"].get("train", {}).items() if k != "epochs"}
-    scratch = create_evaluator("train", ctx, epochs=args.epochs, **settings)
+    scratches = [
+        create_evaluator("train", context(args.seed + i), epochs=args.epochs, **settings)
+        for i in range(args.scratch_seeds)
+    ]
     archs = stratified_sample(space, args.n, np.random.default_rng(args.seed))
     rows = []
     start = time.perf_counter()
@@ -64,33 +78,50 @@ def main() -> None:
         t0 = time.perf_counter()
         a = inherited.evaluate(arch)["accuracy"]
         t1 = time.perf_counter()
-        b = scratch.evaluate(arch)["accuracy"]
+        per_seed = [s.evaluate(arch)["accuracy"] for s in scratches]
+        b = float(np.mean(per_seed))
         t2 = time.perf_counter()
         flops = space.cheap_metrics(arch)["flops_m"]
-        rows.append((space.to_string(arch), flops, a, b, t1 - t0, t2 - t1))
+        rows.append((space.to_string(arch), flops, a, b, t1 - t0, t2 - t1, *per_seed))
         print(f"{i + 1}/{len(archs)} inherited {a:.2f} scratch {b:.2f} ({t2 - t0:.0f} s)")
     seconds = time.perf_counter() - start
     inh = np.array([r[2] for r in rows])
     scr = np.array([r[3] for r in rows])
     tau = float(kendalltau(inh, scr).statistic)
     rho = float(spearmanr(inh, scr).statistic)
+    seeds = np.array([r[6:] for r in rows])
+    pairs = [(i, j) for i in range(args.scratch_seeds) for j in range(i + 1, args.scratch_seeds)]
+    repeat = [float(kendalltau(seeds[:, i], seeds[:, j]).statistic) for i, j in pairs]
+    repeat_text = f"{np.mean(repeat):.3f}" if repeat else "-"
     csv_path = args.out.with_suffix(".csv")
     with csv_path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["arch", "flops_m", "inherited_acc", "scratch_acc", "inherited_s", "scratch_s"])
+        seed_columns = [f"scratch_acc_seed{args.seed + i}" for i in range(args.scratch_seeds)]
+        w.writerow(
+            [
+                "arch",
+                "flops_m",
+                "inherited_acc",
+                "scratch_acc",
+                "inherited_s",
+                "scratch_s",
+                *seed_columns,
+            ]
+        )
         w.writerows(rows)
     lines = [
         f"# Weight-sharing fidelity ({datetime.date.today()})",
         "",
         f"`python benchmarks/supernet_fidelity.py --config {args.config} --supernet "
-        f"{args.supernet} --n {args.n} --epochs {args.epochs} --seed {args.seed} --out "
-        f"{args.out}`; {seconds:.0f} s. Raw rows: `{csv_path.name}`.",
+        f"{args.supernet} --n {args.n} --epochs {args.epochs} --seed {args.seed} "
+        f"--scratch-seeds {args.scratch_seeds} --out {args.out}`; {seconds:.0f} s. "
+        f"Raw rows: `{csv_path.name}`.",
         "",
-        "| sub-networks | scratch epochs | Kendall tau | Spearman | inherited acc. (min-max) "
-        "| scratch acc. (min-max) |",
-        "|---:|---:|---:|---:|---|---|",
-        f"| {len(rows)} | {args.epochs} | {tau:.3f} | {rho:.3f} | {inh.min():.2f}-{inh.max():.2f} "
-        f"| {scr.min():.2f}-{scr.max():.2f} |",
+        "| sub-networks | scratch epochs x seeds | Kendall tau | Spearman | scratch seed vs seed "
+        "tau | inherited acc. (min-max) | scratch acc. (min-max) |",
+        "|---:|---:|---:|---:|---:|---|---|",
+        f"| {len(rows)} | {args.epochs} x {args.scratch_seeds} | {tau:.3f} | {rho:.3f} | "
+        f"{repeat_text} | {inh.min():.2f}-{inh.max():.2f} | {scr.min():.2f}-{scr.max():.2f} |",
         "",
     ]
     args.out.write_text("\n".join(lines))

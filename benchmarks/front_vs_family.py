@@ -1,0 +1,185 @@
+"""The searched front against a hand-designed width family at equal CPU time (issue #10).
+
+Runs ``hwnas search CONFIG`` (supernet training included) and charges its CPU time T; exports
+every member of the found front (weights from the supernet, BatchNorm recalibrated, as ``hwnas
+export`` does; their CPU time is charged too); then trains MobileNetV2 at width multipliers 0.35 /
+0.5 / 0.75 / 1.0 from scratch on the same train split, each for the number of epochs that fits
+T / 4 of CPU time (timed from each network's first epoch, which counts). Every network of both sets
+is then scored on the test split and re-measured in the same process (ONNX Runtime, batch 1, one
+thread, reference-interleaved timing), and the hypervolumes of the two sets on test accuracy x
+latency are compared (reference point: the lowest accuracy and the highest latency of all points,
+each widened by 10 % of its range).
+
+    python benchmarks/front_vs_family.py --config examples/mbv3-mnist-cpu.yaml \\
+        --work /tmp/fvf --out benchmarks/results/front_vs_family.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import json
+import math
+import os
+import resource
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from _mobilenet_v2 import mobilenet_v2
+from hwnas.data import load_dataset
+from hwnas.export import export_trial, load_model
+from hwnas.hardware.measured import measure_latency
+from hwnas.pareto import hypervolume
+from hwnas.training import TrainConfig, evaluate, fit
+
+WIDTHS = (0.35, 0.5, 0.75, 1.0)
+
+
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def search(config: Path, out: Path) -> float:
+    """Run the search in a child process (one torch thread); its CPU seconds."""
+    before = children_cpu()
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    subprocess.run(["hwnas", "search", str(config), "--out", str(out)], check=True, env=env)
+    return children_cpu() - before
+
+
+def front_members(study: Path) -> list[dict[str, str]]:
+    with (study / "pareto.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_accuracy(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return 100.0 * evaluate(net, x, y)[1]
+
+
+def train_family_member(
+    width: float, budget_s: float, data: dict[str, tuple[torch.Tensor, torch.Tensor]], train: dict
+) -> tuple[torch.nn.Module, int, float]:
+    """MobileNetV2-``width`` trained from scratch for as many epochs as fit ``budget_s`` CPU
+    seconds (the first, timed epoch counts); the network, its epochs and its CPU seconds."""
+    x, y = data["train"]
+    c, n = x.shape[1], int(data["classes"])
+
+    def make() -> torch.nn.Module:
+        torch.manual_seed(0)
+        return mobilenet_v2(width, in_channels=c, num_classes=n, stem_stride=1)
+
+    t0 = time.process_time()
+    fit(make(), (x, y), config=TrainConfig.from_dict({**train, "epochs": 1}))
+    first = time.process_time() - t0
+    epochs = max(1, math.floor(budget_s / first) - 1)  # what is left after the timed epoch
+    net = make()
+    fit(net, (x, y), config=TrainConfig.from_dict({**train, "epochs": epochs}))
+    return net, epochs, time.process_time() - t0
+
+
+def compare(rows: list[tuple]) -> tuple[dict[str, float], np.ndarray, int]:
+    """Hypervolume of each set (``rows``: (set, name, arch, accuracy %, latency ms)) on
+    accuracy x latency, the reference point (minimisation form: -accuracy, latency), and how
+    many family networks the found set dominates."""
+    F = np.array([[-r[3], r[4]] for r in rows], dtype=float)
+    span = F.max(axis=0) - F.min(axis=0)
+    ref = F.max(axis=0) + 0.1 * np.where(span > 0, span, 1.0)
+    sets = {s: F[[r[0] == s for r in rows]] for s in ("found", "family")}
+    hv = {s: hypervolume(f, ref) for s, f in sets.items()}
+    dominated = sum(
+        1
+        for f in sets["family"]
+        if np.any(np.all(sets["found"] <= f, axis=1) & np.any(sets["found"] < f, axis=1))
+    )
+    return hv, ref, dominated
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", type=Path, required=True)
+    ap.add_argument("--work", type=Path, required=True, help="a new folder for the runs")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    config = yaml.safe_load(args.config.read_text())
+    study = args.work / "study"
+    start = time.perf_counter()
+    search_cpu = search(args.config, study)
+    members = front_members(study)
+    t0 = time.process_time()
+    found = []
+    for m in members:
+        result = export_trial(
+            study, int(m["trial"]), args.work / f"front_{m['trial']}", measure_latency=False
+        )
+        module, _ = load_model(result.files["model.pt"])
+        found.append((f"trial {m['trial']}", m["arch"], module, result.manifest))
+    export_cpu = time.process_time() - t0
+    total = search_cpu + export_cpu
+    dataset = load_dataset(config["data"])
+    x_test, y_test = dataset.tensors("test")
+    data = {"train": dataset.tensors("train"), "classes": dataset.num_classes}
+    train = {k: v for k, v in config["supernet"]["train"].items() if k != "epochs"}
+    family = []
+    for w in WIDTHS:
+        net, epochs, cpu = train_family_member(w, total / len(WIDTHS), data, train)
+        family.append((f"MobileNetV2-{w}", f"{epochs} epochs, {cpu:.0f} CPU s", net))
+    shape = tuple(x_test.shape[1:])
+    rows = []
+    for name, arch, module, _ in found:
+        lat = measure_latency(module, shape, timing="interleaved").median_ms
+        rows.append(("found", name, arch, test_accuracy(module, x_test, y_test), lat))
+    for name, how, net in family:
+        lat = measure_latency(net, shape, timing="interleaved").median_ms
+        rows.append(("family", name, how, test_accuracy(net, x_test, y_test), lat))
+    hv, ref, dominated = compare(rows)
+    write(args, rows, hv, ref, dominated, search_cpu, export_cpu, time.perf_counter() - start)
+
+
+def write(args, rows, hv, ref, dominated, search_cpu, export_cpu, seconds) -> None:  # type: ignore[no-untyped-def]
+    raw = args.out.with_suffix(".json")
+    raw.write_text(
+        json.dumps(
+            {
+                "rows": rows,
+                "hv": hv,
+                "reference": ref.tolist(),
+                "search_cpu_s": search_cpu,
+                "export_cpu_s": export_cpu,
+            },
+            indent=1,
+        )
+    )
+    ratio = hv["found"] / hv["family"] if hv["family"] > 0 else math.inf
+    n_family = sum(r[0] == "family" for r in rows)
+    lines = [
+        f"# Found front vs MobileNetV2 width family at equal CPU time ({datetime.date.today()})",
+        "",
+        f"`python benchmarks/front_vs_family.py --config {args.config} --work {args.work} --out "
+        f"{args.out}`; {seconds:.0f} s wall. Raw: `{raw.name}`.",
+        "",
+        f"CPU time charged to hwnas: search {search_cpu:.0f} s (supernet training included) + "
+        f"export of the front {export_cpu:.0f} s; each family member got a quarter of it.",
+        "",
+        "| set | network | arch / training | test acc. % | latency ms (ORT, re-measured) |",
+        "|---|---|---|---:|---:|",
+        *(f"| {s} | {n} | `{a}` | {acc:.2f} | {lat:.4f} |" for s, n, a, acc, lat in rows),
+        "",
+        f"Hypervolume (accuracy x latency, reference {-ref[0]:.2f} % / {ref[1]:.4f} ms): found "
+        f"{hv['found']:.4f}, family {hv['family']:.4f}, ratio **{ratio:.2f}** (goal >= 1.1); "
+        f"{dominated} of {n_family} family networks are dominated by the found front.",
+        "",
+    ]
+    args.out.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""The front-vs-family benchmark's parts (benchmarks/front_vs_family.py, _mobilenet_v2.py): the
+hand-designed MobileNetV2 family, the budgeted training of one member, the hypervolume scoring."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench() -> Iterator[SimpleNamespace]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(BENCHMARKS))
+        import _mobilenet_v2
+        import front_vs_family
+
+        yield SimpleNamespace(mbv2=_mobilenet_v2, fvf=front_vs_family)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _params(net: torch.nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def test_mobilenet_v2_has_the_papers_parameter_counts(bench: SimpleNamespace) -> None:
+    # MobileNetV2 1.0 on ImageNet: 3,504,872 parameters (the paper's 3.4M, torchvision's count);
+    # below width 1 the last conv keeps 1280 channels, so 0.35 keeps most of the classifier.
+    assert _params(bench.mbv2.mobilenet_v2(1.0)) == 3_504_872
+    small = bench.mbv2.mobilenet_v2(0.35)
+    assert small[-1].in_features == 1280
+    assert 1_600_000 < _params(small) < 1_700_000
+
+
+def test_small_input_form_keeps_output_stride_16(bench: SimpleNamespace) -> None:
+    net = bench.mbv2.mobilenet_v2(0.5, in_channels=1, num_classes=10, stem_stride=1)
+    features = net[:-3]  # up to the global pool
+    assert features(torch.zeros(2, 1, 28, 28)).shape[-2:] == (2, 2)
+    assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_member_trains_within_its_budget(bench: SimpleNamespace) -> None:
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 1, 8, 8, generator=g), torch.randint(0, 3, (64,), generator=g)
+    data = {"train": (x, y), "classes": 3}
+    train = {"batch_size": 32, "lr": 0.05, "warmup_epochs": 0}
+    net, epochs, cpu = bench.fvf.train_family_member(0.35, 0.0, data, train)
+    assert epochs == 1 and cpu > 0  # a zero budget still trains one epoch after the timed one
+    assert net(x[:2]).shape == (2, 3)
+
+
+def test_compare_hand_computed(bench: SimpleNamespace) -> None:
+    rows = [
+        ("found", "a", "", 90.0, 1.0),
+        ("found", "b", "", 85.0, 0.5),
+        ("family", "c", "", 80.0, 2.0),
+        ("family", "d", "", 95.0, 3.0),
+    ]
+    hv, ref, dominated = bench.fvf.compare(rows)
+    # Minimisation form (-acc, ms); ranges 15 points and 2.5 ms, widened by 10 %.
+    assert ref == pytest.approx([-80.0 + 1.5, 3.0 + 0.25])
+    # found: (-90, 1.0) and (-85, 0.5) up to (-78.5, 3.25)
+    assert hv["found"] == pytest.approx(11.5 * 2.25 + 6.5 * 0.5)
+    # family: (-80, 2.0) and (-95, 3.0)
+    assert hv["family"] == pytest.approx(1.5 * 1.25 + 15.0 * 0.25)
+    assert dominated == 1  # c is dominated by a; d is the most accurate
