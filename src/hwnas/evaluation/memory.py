@@ -1,8 +1,9 @@
 """The memory evaluator: peak SRAM and flash of an architecture, computed from its network.
 
 The numbers come from :mod:`hwnas.hardware.memory` (MCUNet-style sequential schedule, input
-included, BN folded, int8 by default). On the ``mbv3`` space they come from the closed form of
-:mod:`hwnas.hardware.mcu` instead, at the architecture's own resolution and without PyTorch; with
+included, BN folded, int8 by default). On a space that describes its networks to the closed form
+of :mod:`hwnas.hardware.mcu` (:meth:`~hwnas.spaces.base.SearchSpace.mcu_network`: ``mbv3``) they
+come from that closed form instead, at the architecture's own resolution and without PyTorch; with
 the residual kept until the add and biases at ``weight_bits`` it gives the traced model's figures
 exactly, in microseconds. They are computed from the architecture alone, so the evaluator is
 cheap (``expensive = False``: it never counts against the budget) and results are not cached
@@ -15,21 +16,21 @@ from typing import TYPE_CHECKING
 
 from hwnas.errors import ConfigError, require_torch
 from hwnas.evaluation.base import Evaluator, EvaluatorContext
-from hwnas.spaces.mbv3 import MBV3Space
 
 if TYPE_CHECKING:
     from hwnas.spaces.base import Arch
 
 
 class MemoryModel(Evaluator):
-    """``peak_sram_kb`` and ``flash_kb`` of the space's PyTorch network (kB = 1024 bytes); on
-    ``mbv3``, of the architecture's plan at its own resolution (:mod:`hwnas.hardware.mcu`).
+    """``peak_sram_kb`` and ``flash_kb`` of the space's PyTorch network (kB = 1024 bytes); on a
+    space with an :meth:`~hwnas.spaces.base.SearchSpace.mcu_network` (``mbv3``), of the
+    architecture's block network at its own resolution (:mod:`hwnas.hardware.mcu`).
 
     Args:
         act_bits: bits per activation value (8: int8 MCU deployment).
         weight_bits: bits per stored parameter.
         fold_bn: fold BatchNorm into the preceding conv before counting flash.
-        context: the space (``mbv3``, or one with a PyTorch builder) and folders.
+        context: the space (one with an ``mcu_network``, or with a PyTorch builder) and folders.
 
     Example (config)::
 
@@ -57,8 +58,8 @@ class MemoryModel(Evaluator):
         if not isinstance(fold_bn, bool):
             raise ConfigError(f"memory: fold_bn must be true or false, got {fold_bn!r}")
         space = context.space
-        # mbv3: every layer width is in the plan, so the closed form needs no network to trace
-        self._closed_form = isinstance(space, MBV3Space)
+        # A space that gives its block network needs no PyTorch network to trace.
+        self._closed_form = space.mcu_network() is not None
         if not self._closed_form:
             require_torch("the memory evaluator")
             try:
@@ -78,12 +79,12 @@ class MemoryModel(Evaluator):
 
     def evaluate(self, arch: Arch) -> dict[str, float]:
         if self._closed_form:
-            from hwnas.hardware.mcu import mbv3_memory
+            from hwnas.hardware.mcu import mcu_memory
 
-            assert isinstance(self.space, MBV3Space)
-            return mbv3_memory(
-                self.space,
-                arch,
+            network = self.space.mcu_network()
+            assert network is not None
+            return mcu_memory(
+                network(arch),
                 act_bits=self.act_bits,
                 weight_bits=self.weight_bits,
                 bias_bits=self.weight_bits,  # as the traced model counts biases

@@ -23,7 +23,7 @@ from hwnas.errors import ConfigError
 from hwnas.hardware.accuracy import evaluate_predictions
 from hwnas.hardware.fingerprint import device_fingerprint, local_target
 from hwnas.hardware.lut import LatencyLUT, build_lut
-from hwnas.hardware.lut_ops import DECOMPOSERS
+from hwnas.hardware.lut_ops import has_decomposer
 from hwnas.hardware.measured import (
     DEFAULT_MIN_BLOCK_S,
     DEFAULT_REPEATS,
@@ -183,7 +183,7 @@ def calibrate(
     # The table times one operator at a time: a set timing has nothing to round-robin there.
     lut_opts = {**opts, "timing": "interleaved"} if timing in SET_TIMINGS else opts
     lut = None
-    if space.name in DECOMPOSERS:
+    if has_decomposer(space):
         lut = build_lut(
             space,
             archs=archs,

@@ -28,6 +28,10 @@ modelled. Unfolded BatchNorms (``fold_bn=False``) cost a scale and a shift per c
 
 Sizes: ``act_bits`` per activation (default 8, int8); kB = 1024 bytes.
 
+The model reads a :class:`~hwnas.spaces.hooks.BlockNetwork`; a space gives its architectures in
+those terms through :meth:`~hwnas.spaces.base.SearchSpace.mcu_network` (``mbv3``: the
+conversion of its plans, :func:`~hwnas.spaces.mbv3_plan.block_network`).
+
 Example:
     >>> r = mcu_memory(mobilenet_v2(0.35, 144))
     >>> r.peak_sram_bytes, r.peak_layer
@@ -41,7 +45,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hwnas.errors import ConfigError
-from hwnas.spaces.mbv3_plan import BlockPlan, NetworkPlan, make_divisible
+from hwnas.spaces.hooks import BlockNetwork
+from hwnas.spaces.mbv3_plan import BlockPlan, NetworkPlan, block_network, make_divisible
 
 if TYPE_CHECKING:
     from hwnas.spaces.base import Arch
@@ -59,29 +64,6 @@ MOBILENET_V2_TABLE: tuple[tuple[int, int, int, int], ...] = (
     (6, 160, 3, 2),
     (6, 320, 1, 1),
 )
-
-
-@dataclass(frozen=True)
-class BlockNetwork:
-    """What the closed form reads: a stem, inverted-residual blocks, a head.
-
-    ``stem``: 3x3 conv (stride ``stem_stride``) + BN. ``blocks``: (name, plan) pairs in order; a
-    block is an optional 1x1 expand conv + BN (absent when its expansion is 1), a depthwise conv +
-    BN, optional squeeze-excite (1x1 convs with bias on the pooled map), a 1x1 projection + BN,
-    and the identity shortcut when :attr:`BlockPlan.residual`. Head: a 1x1 conv + BN to
-    ``final_expand`` channels, global pooling, an optional 1x1 conv to ``feature_mix`` channels
-    on the pooled vector (no BN, no bias, as OFA's MobileNetV3; 0 = none), a linear classifier
-    with bias.
-    """
-
-    in_channels: int
-    resolution: int
-    stem_channels: int
-    stem_stride: int
-    blocks: tuple[tuple[str, BlockPlan], ...]
-    final_expand: int
-    feature_mix: int
-    num_classes: int
 
 
 @dataclass(frozen=True)
@@ -104,28 +86,6 @@ class McuMemory:
     def metrics(self) -> dict[str, float]:
         """``peak_sram_kb`` and ``flash_kb``, the metric names studies use."""
         return {"peak_sram_kb": self.peak_sram_kb, "flash_kb": self.flash_kb}
-
-
-def block_network(plan: NetworkPlan) -> BlockNetwork:
-    """The :class:`BlockNetwork` of an ``mbv3`` sub-network (:meth:`MBV3Space.plan`); layer names
-    follow :mod:`hwnas.spaces.mbv3_torch` (``first_block``, ``blocks.{i}``)."""
-    if not isinstance(plan, NetworkPlan):
-        raise ConfigError(
-            f"block_network takes a NetworkPlan (MBV3Space.plan(arch)), got {type(plan).__name__}"
-        )
-    return BlockNetwork(
-        in_channels=plan.in_channels,
-        resolution=plan.resolution,
-        stem_channels=plan.stem_channels,
-        stem_stride=plan.stem_stride,
-        blocks=(
-            ("first_block", plan.first_block),
-            *((f"blocks.{i}", b) for i, b in enumerate(plan.blocks)),
-        ),
-        final_expand=plan.final_expand,
-        feature_mix=plan.feature_mix,
-        num_classes=plan.num_classes,
-    )
 
 
 def mobilenet_v2(

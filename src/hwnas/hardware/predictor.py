@@ -55,7 +55,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from hwnas.errors import ConfigError, DataError, HwnasError
-from hwnas.hardware.features import FEATURE_SETS, feature_matrix, feature_names
+from hwnas.hardware.features import feature_matrix, feature_names, has_feature_set
 from hwnas.hardware.kernels import kernel_matrix
 from hwnas.hardware.predictor_io import (
     FORMAT,
@@ -137,7 +137,7 @@ class LatencyPredictor:
         if self.kind == "kernels":
             X, names = kernel_matrix(space, archs, batch=self.batch)
             return self._fit(space, X, y, names)
-        if self.kind == "flops" and space.name not in FEATURE_SETS:
+        if self.kind == "flops" and not has_feature_set(space):
             return self._fit(space, _cheap_flops(space, archs), y, ["flops_m"])
         return self.fit_features(space, feature_matrix(space, archs), y)
 
@@ -304,7 +304,7 @@ class LatencyPredictor:
             if not isinstance(options, dict):
                 raise DataError(f"space options must be a mapping, got {options!r}")
             space = create_space(str(spec.get("name")), **options)
-            plain = kind == "kernels" or space.name not in FEATURE_SETS
+            plain = kind == "kernels" or not has_feature_set(space)
             current = None if plain else feature_names(space)
         except HwnasError as exc:
             raise DataError(f"{where}: its space cannot be built: {exc}") from None

@@ -11,12 +11,15 @@ from __future__ import annotations
 import itertools
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from hwnas.errors import ConfigError
+
+if TYPE_CHECKING:
+    from hwnas.spaces.hooks import BlockNetwork, FeatureSet, OpSpec
 
 Arch = dict[str, Any]
 
@@ -106,6 +109,24 @@ class SearchSpace(ABC):
 
     def cheap_metric_names(self) -> tuple[str, ...]:
         return ()
+
+    # Hardware hooks (types in hwnas.spaces.hooks): what the latency and memory models of
+    # hwnas.hardware know of the space's networks. None: the space has no such description.
+
+    def latency_feature_set(self) -> FeatureSet | None:
+        """The named features latency predictors read (:mod:`hwnas.hardware.features`)."""
+        return None
+
+    def lut_decomposer(self) -> Callable[[Arch], list[OpSpec]] | None:
+        """A function listing the operator occurrences of an architecture's network, in
+        execution order, for per-op latency tables (:mod:`hwnas.hardware.lut_ops`)."""
+        return None
+
+    def mcu_network(self) -> Callable[[Arch], BlockNetwork] | None:
+        """A function giving an architecture's network as the closed-form MCU memory model
+        reads it (:mod:`hwnas.hardware.mcu`); without one the ``memory`` evaluator traces the
+        PyTorch network."""
+        return None
 
 
 class CategoricalSpace(SearchSpace):

@@ -7,12 +7,17 @@ the HW-NAS-Bench / HELP latency tables, so those tables plug in with the ``table
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from hwnas.errors import ConfigError, require_torch
 from hwnas.registry import closest
 from hwnas.spaces.base import Arch, CategoricalSpace, whole_number
 from hwnas.spaces.fbnet_cost import FBNET_BLOCKS, FBNET_LAYERS, fbnet_params_flops
+
+if TYPE_CHECKING:
+    from hwnas.spaces.hooks import FeatureSet, OpSpec
 
 
 class FBNetSpace(CategoricalSpace):
@@ -59,6 +64,18 @@ class FBNetSpace(CategoricalSpace):
 
     def cheap_metric_names(self) -> tuple[str, ...]:
         return ("params_m", "flops_m")
+
+    def latency_feature_set(self) -> FeatureSet:
+        """Latency features (:mod:`hwnas.spaces.fbnet_features`)."""
+        from hwnas.spaces.fbnet_features import fbnet_feature_set
+
+        return fbnet_feature_set(self)
+
+    def lut_decomposer(self) -> Callable[[Arch], list[OpSpec]]:
+        """Operator occurrences for per-op latency tables (:mod:`hwnas.spaces.fbnet_lut`)."""
+        from hwnas.spaces.fbnet_lut import fbnet_ops
+
+        return partial(fbnet_ops, self)
 
     def build_network(self, arch: Arch) -> Any:
         """The FBNet network of ``arch`` as a ``torch.nn.Module``."""

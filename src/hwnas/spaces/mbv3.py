@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,7 @@ from hwnas.errors import ConfigError, require_torch
 from hwnas.registry import closest
 from hwnas.spaces import mbv3_arch
 from hwnas.spaces.base import Arch, SearchSpace, whole_number
+from hwnas.spaces.hooks import BlockNetwork
 from hwnas.spaces.mbv3_arch import check_resolution, check_width, choices_text
 from hwnas.spaces.mbv3_plan import (
     MBV3_BLOCKS,
@@ -66,6 +68,7 @@ from hwnas.spaces.mbv3_plan import (
     NetworkPlan,
     Preset,
     StageSpec,
+    block_network,
     make_divisible,
     network_plan,
     plan_params_macs,
@@ -86,6 +89,7 @@ __all__ = [
     "NetworkPlan",
     "Preset",
     "StageSpec",
+    "block_network",
     "make_divisible",
     "network_plan",
     "plan_params_macs",
@@ -333,6 +337,15 @@ class MBV3Space(SearchSpace):
 
     def cheap_metric_names(self) -> tuple[str, ...]:
         return ("params_m", "flops_m")
+
+    def mcu_network(self) -> Callable[[Arch], BlockNetwork]:
+        """:meth:`block_network`: the closed-form MCU memory model reads an arch's plan."""
+        return self.block_network
+
+    def block_network(self, arch: Arch) -> BlockNetwork:
+        """``arch``'s sub-network as the closed-form MCU memory model reads it, at the arch's own
+        resolution (:func:`~hwnas.spaces.mbv3_plan.block_network` of its plan)."""
+        return block_network(self.plan(arch))
 
     def build_network(self, arch: Arch) -> Any:
         """The sub-network of ``arch`` as a standalone ``torch.nn.Module`` (only its active

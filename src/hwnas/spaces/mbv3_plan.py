@@ -33,7 +33,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hwnas.errors import ConfigError
 from hwnas.spaces.base import Arch
+from hwnas.spaces.hooks import BlockNetwork
 
 MBV3_KERNELS: tuple[int, ...] = (3, 5, 7)
 MBV3_EXPANSIONS: tuple[int, ...] = (3, 4, 6)
@@ -190,6 +192,29 @@ def network_plan(preset: Preset, arch: Arch, *, in_channels: int, num_classes: i
         feature_mix=make_divisible(preset.feature_mix * w),
         dropout=preset.dropout,
         num_classes=num_classes,
+    )
+
+
+def block_network(plan: NetworkPlan) -> BlockNetwork:
+    """The :class:`~hwnas.spaces.hooks.BlockNetwork` of a sub-network's plan, what the closed-form
+    MCU memory model reads (:meth:`MBV3Space.mcu_network`); layer names follow
+    :mod:`hwnas.spaces.mbv3_torch` (``first_block``, ``blocks.{i}``)."""
+    if not isinstance(plan, NetworkPlan):
+        raise ConfigError(
+            f"block_network takes a NetworkPlan (MBV3Space.plan(arch)), got {type(plan).__name__}"
+        )
+    return BlockNetwork(
+        in_channels=plan.in_channels,
+        resolution=plan.resolution,
+        stem_channels=plan.stem_channels,
+        stem_stride=plan.stem_stride,
+        blocks=(
+            ("first_block", plan.first_block),
+            *((f"blocks.{i}", b) for i, b in enumerate(plan.blocks)),
+        ),
+        final_expand=plan.final_expand,
+        feature_mix=plan.feature_mix,
+        num_classes=plan.num_classes,
     )
 
 

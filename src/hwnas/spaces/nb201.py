@@ -7,12 +7,17 @@ architecture dict follow the string's order: edges (0->1), (0->2), (1->2), (0->3
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from hwnas.errors import ConfigError, require_torch
 from hwnas.registry import closest
 from hwnas.spaces.base import Arch, CategoricalSpace, whole_number
 from hwnas.spaces.nb201_cost import NB201_OPS, nb201_params_flops
+
+if TYPE_CHECKING:
+    from hwnas.spaces.hooks import FeatureSet, OpSpec
 
 _NB201_FORMAT = "|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|"
 # (target node, source node) of each position in ``ops``.
@@ -106,6 +111,18 @@ class NB201Space(CategoricalSpace):
 
     def cheap_metric_names(self) -> tuple[str, ...]:
         return ("params_m", "flops_m")
+
+    def latency_feature_set(self) -> FeatureSet:
+        """Latency features (:mod:`hwnas.spaces.nb201_features`)."""
+        from hwnas.spaces.nb201_features import nb201_feature_set
+
+        return nb201_feature_set(self)
+
+    def lut_decomposer(self) -> Callable[[Arch], list[OpSpec]]:
+        """Operator occurrences for per-op latency tables (:mod:`hwnas.spaces.nb201_lut`)."""
+        from hwnas.spaces.nb201_lut import nb201_ops
+
+        return partial(nb201_ops, self)
 
     def build_network(self, arch: Arch) -> Any:
         """The NB201 network of ``arch`` (``channels``, ``cells``) as a ``torch.nn.Module``."""
