@@ -20,7 +20,14 @@ from hwnas.spaces.nb201 import NB201_EDGES
 from hwnas.spaces.nb201_cost import nb201_params_flops
 
 
-@pytest.mark.parametrize(("name", "options"), [("nb201", {}), ("fbnet", {"num_classes": 10})])
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("nb201", {}),
+        ("nb201", {"channels": 8, "cells": 2, "in_channels": 1, "input_size": 16}),
+        ("fbnet", {"num_classes": 10}),
+    ],
+)
 def test_names_match_columns_and_values_are_deterministic(name: str, options: dict) -> None:
     space = create_space(name, **options)
     rng = np.random.default_rng(0)

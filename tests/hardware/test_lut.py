@@ -84,6 +84,14 @@ def test_nb201_decomposition_follows_space_options() -> None:
     keys = [s.key for s in decompose(space, {"ops": ["nor_conv_1x1"] * 6})]
     assert keys[0] == "nb201/stem:c3-16:16x16" and keys[-1] == "nb201/head:c64:4x4:n120"
     assert "nb201/edge:nor_conv_1x1:c32:8x8" in keys
+    # channels, cells and input channels as the space builds the network
+    small = NB201Space(channels=8, cells=2, in_channels=1, input_size=16, num_classes=7)
+    arch = {"ops": ["nor_conv_3x3", "skip_connect", "none", "nor_conv_1x1", "avg_pool_3x3", "none"]}
+    specs = decompose(small, arch)
+    assert specs[0].key == "nb201/stem:c1-8:16x16" and specs[-1].key == "nb201/head:c32:4x4:n7"
+    assert len(specs) == 1 + 6 * 2 * 3 + 2 + 1
+    parts = sum(p.numel() for s in specs for p in s.build().parameters())
+    assert parts == sum(p.numel() for p in small.build_network(arch).parameters())
 
 
 def test_fbnet_decomposition_covers_every_flop_and_parameter(rng: np.random.Generator) -> None:

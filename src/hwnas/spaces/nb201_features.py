@@ -93,13 +93,20 @@ def _nb201_op_costs(C: int, N: int, input_size: int) -> tuple[np.ndarray, ...]:
 
 
 def nb201_feature_set(space: SearchSpace) -> FeatureSet:
-    """Features of NB201 cells (the network repeats one cell 5 times in each of 3 stages)."""
+    """Features of NB201 cells (the network repeats one cell ``cells`` times in each of 3
+    stages; channels, cells, input size and classes as the space builds it)."""
     num_classes = int(getattr(space, "num_classes", 10))
     input_size = int(getattr(space, "input_size", 32))
-    C, N = 16, 5
+    C, N = int(getattr(space, "channels", 16)), int(getattr(space, "cells", 5))
+    in_channels = int(getattr(space, "in_channels", 3))
     macs, params, act, wts = _nb201_op_costs(C, N, input_size)
     fixed_params, fixed_macs = nb201_params_flops(
-        ["none"] * 6, num_classes=num_classes, input_size=input_size, C=C, N=N
+        ["none"] * 6,
+        num_classes=num_classes,
+        input_size=input_size,
+        C=C,
+        N=N,
+        in_channels=in_channels,
     )
     add_bytes = np.array([N * BYTES * 3 * C * 2**s * (input_size // 2**s) ** 2 for s in range(3)])
     ops = NB201_OPS

@@ -15,13 +15,13 @@ if TYPE_CHECKING:
     from hwnas.spaces.nb201 import NB201Space
 
 
-def _nb201_part(kind: str, c: int, extra: Any = None) -> Any:
+def _nb201_part(kind: str, c: int, extra: Any = None, in_channels: int = 3) -> Any:
     from torch import nn
 
     from hwnas.spaces import nb201_torch
 
     if kind == "stem":  # as NB201Network.stem
-        return nn.Sequential(nn.Conv2d(3, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
+        return nn.Sequential(nn.Conv2d(in_channels, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
     if kind == "edge":
         return nb201_torch._edge_op(extra, c)
     if kind == "reduction":
@@ -33,15 +33,18 @@ def _nb201_part(kind: str, c: int, extra: Any = None) -> Any:
 
 
 def nb201_ops(space: NB201Space, arch: Arch) -> list[OpSpec]:
-    """NB201 (C=16, N=5): stem, 6 edge ops x 5 cells x 3 stages, 2 reductions, head.
+    """NB201 (C channels, N cells per stage; 16 and 5 in the benchmark): stem, 6 edge ops x N
+    cells x 3 stages, 2 reductions, head.
 
     ``none`` edges are listed too: the network computes them (``torch.zeros_like``). The node sums
     and the reductions' residual additions are the same for every cell and fall into the glue.
     """
     ops = space.validate(arch)["ops"]
-    c, n, size, n_cls = 16, 5, space.input_size, space.num_classes  # as build_network
-    shape: tuple[int, ...] = (3, size, size)
-    out = [OpSpec(f"nb201/stem:c3-{c}:{hw_key(shape)}", shape, partial(_nb201_part, "stem", c))]
+    c, n, size, n_cls = space.channels, space.cells, space.input_size, space.num_classes
+    c_in = space.in_channels
+    shape: tuple[int, ...] = (c_in, size, size)
+    stem = partial(_nb201_part, "stem", c, in_channels=c_in)
+    out = [OpSpec(f"nb201/stem:c{c_in}-{c}:{hw_key(shape)}", shape, stem)]
     for stage in range(3):
         if stage > 0:
             shape = (c, size, size)
