@@ -47,11 +47,17 @@ def children_cpu() -> float:
 
 
 def search(config: Path, out: Path) -> float:
-    """Run the search in a child process (one torch thread); its CPU seconds."""
+    """Run the search in a child process (one torch thread); its CPU seconds. A finished search
+    in ``out`` (with its recorded CPU time) is reused."""
+    record = out.parent / "search_cpu.json"
+    if record.exists():
+        return float(json.loads(record.read_text())["search_cpu_s"])
     before = children_cpu()
     env = dict(os.environ, OMP_NUM_THREADS="1")
     subprocess.run(["hwnas", "search", str(config), "--out", str(out)], check=True, env=env)
-    return children_cpu() - before
+    cpu = children_cpu() - before
+    record.write_text(json.dumps({"search_cpu_s": cpu}))
+    return cpu
 
 
 def front_members(study: Path) -> list[dict[str, str]]:
@@ -76,9 +82,10 @@ def train_family_member(
         return mobilenet_v2(width, in_channels=c, num_classes=n, stem_stride=1)
 
     t0 = time.process_time()
-    fit(make(), (x, y), config=TrainConfig.from_dict({**train, "epochs": 1}))
+    fit(make(), (x, y), config=TrainConfig.from_dict({**train, "epochs": 1, "warmup_epochs": 0}))
     first = time.process_time() - t0
-    epochs = max(1, math.floor(budget_s / first) - 1)  # what is left after the timed epoch
+    # What is left after the timed epoch; at least one epoch past the warm-up.
+    epochs = max(int(train.get("warmup_epochs", 0)) + 1, math.floor(budget_s / first) - 1)
     net = make()
     fit(net, (x, y), config=TrainConfig.from_dict({**train, "epochs": epochs}))
     return net, epochs, time.process_time() - t0
@@ -117,7 +124,11 @@ def main() -> None:
     found = []
     for m in members:
         result = export_trial(
-            study, int(m["trial"]), args.work / f"front_{m['trial']}", measure_latency=False
+            study,
+            int(m["trial"]),
+            args.work / f"front_{m['trial']}",
+            measure_latency=False,
+            force=True,
         )
         module, _ = load_model(result.files["model.pt"])
         found.append((f"trial {m['trial']}", m["arch"], module, result.manifest))

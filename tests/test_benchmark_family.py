@@ -60,6 +60,9 @@ def test_member_trains_within_its_budget(bench: SimpleNamespace) -> None:
     net, epochs, cpu = bench.fvf.train_family_member(0.35, 0.0, data, train)
     assert epochs == 1 and cpu > 0  # a zero budget still trains one epoch after the timed one
     assert net(x[:2]).shape == (2, 3)
+    # With a warm-up the timed epoch runs without one, and training outlasts the warm-up.
+    _, epochs, _ = bench.fvf.train_family_member(0.35, 0.0, data, {**train, "warmup_epochs": 1})
+    assert epochs == 2
 
 
 def test_compare_hand_computed(bench: SimpleNamespace) -> None:
