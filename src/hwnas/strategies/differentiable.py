@@ -303,7 +303,14 @@ class TASStrategy(GradientStrategy):
 
         config = dataclasses.replace(self.settings, seed=self.seed)
         space = self.problem.space  # on_setup checked: resnet
-        return tas_search(space, self._dataset, config, progress=report)  # type: ignore[arg-type]
+        run_folder = None if folder is None else folder / "run-0"
+        return tas_search(
+            space,  # type: ignore[arg-type]
+            self._dataset,
+            config,
+            folder=run_folder,
+            progress=report,
+        )
 
 
 GRADIENT_STRATEGIES: dict[str, type[GradientStrategy]] = {

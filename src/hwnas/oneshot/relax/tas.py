@@ -26,6 +26,8 @@ Data: TAS optimises both the weights and the logits on the training set (its rel
 gives them the two halves of a 50/50 split of the CIFAR training set); here both see the whole
 ``train`` split, on two independently shuffled batch streams. ``valid`` only reports accuracy.
 Same seed, same result on CPU at the same thread count (floating-point sums change with it).
+Given a folder, the search checkpoints every epoch and a killed run resumes from its last one
+with the same result (:mod:`~hwnas.oneshot.relax.tas_checkpoint`); so does :func:`distill`.
 
 Example:
     >>> from hwnas.data import load_dataset
@@ -39,12 +41,12 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -55,6 +57,15 @@ from hwnas.errors import ConfigError
 from hwnas.oneshot.relax.formulas import tas_flops_loss, tas_tau
 from hwnas.oneshot.relax.result import GradientResult, SearchRun
 from hwnas.oneshot.relax.tas_archs import check_space, derive_archs, uniform_arch, uniform_at_flops
+from hwnas.oneshot.relax.tas_checkpoint import (
+    CHECKPOINT,
+    SearchState,
+    load_search,
+    result_key,
+    save_done,
+    save_search,
+    search_settings,
+)
 from hwnas.oneshot.relax.tas_net import TASNetwork
 from hwnas.registry import closest
 from hwnas.spaces.resnet import ResNetSpace
@@ -186,6 +197,7 @@ def tas_search(
     dataset: Dataset,
     config: TASConfig,
     *,
+    folder: str | os.PathLike[str] | None = None,
     progress: Callable[[EpochReport], None] | None = None,
 ) -> GradientResult:
     """Search widths and depths of ``space``'s ResNet for ``config.target_flops_ratio`` of the
@@ -199,11 +211,17 @@ def tas_search(
         network without noise, :meth:`TASNetwork.mean_sample`) and ``derived_valid_acc`` (the
         argmax network), both with the search weights and re-estimated BatchNorm statistics;
         the expected, derived, target and unpruned FLOPs (MMACs), the derived parameters and
-        ``wall_s``. ``progress`` gets an :class:`~hwnas.training.EpochReport` after each epoch
-        (its valid figures: the relaxed network's).
+        ``wall_s`` (of all calls that ran the search). ``progress`` gets an
+        :class:`~hwnas.training.EpochReport` after each epoch (its valid figures: the relaxed
+        network's), after the checkpoint is written. With a ``folder``, its ``checkpoint.pt``
+        is rewritten after every epoch and a later call resumes from it, or returns the stored
+        result of a finished search (:mod:`hwnas.oneshot.relax.tas_checkpoint`).
 
     Raises:
-        ConfigError: another space, a dataset that does not fit the space, or a bad config.
+        ConfigError: another space, a dataset that does not fit the space, a bad config, or a
+            checkpoint in ``folder`` made with other settings.
+        DataError: a damaged checkpoint in ``folder``.
+        StoreError: the checkpoint cannot be written.
         TrainingDiverged: a loss became NaN or infinite.
     """
     _check_inputs(space, dataset, config, "tas_search")
@@ -226,19 +244,28 @@ def tas_search(
         betas=(0.5, 0.999),
         weight_decay=config.arch_weight_decay,
     )
+    state = SearchState(trajectory=[net.rows()], expected=[float(net.expected_flops_m().detach())])
+    path = None if folder is None else Path(folder) / CHECKPOINT
+    settings = search_settings(space, dataset, config)
+    if path is not None and path.is_file():
+        loaded = load_search(
+            path, settings, net=net, optimizers=(weights_opt, arch_opt), generator=generator
+        )
+        if isinstance(loaded, GradientResult):
+            loaded.options, loaded.key = config.to_dict(), result_key(space, dataset, config)
+            return loaded
+        state = loaded
+    spent = state.seconds
     n, batch = x.shape[0], config.batch_size
     steps = math.ceil(n / batch)
-    trajectory = [net.rows()]
-    expected = [float(net.expected_flops_m().detach())]
-    step, train_acc, valid_acc, lr = 0, 0.0, 0.0, config.lr
-    for epoch in range(config.epochs):
+    for epoch in range(state.epoch, config.epochs):
         epoch_start = time.perf_counter()
         tau = float(tas_tau(epoch, config.epochs, tau_max=config.tau_max, tau_min=config.tau_min))
         net.train()
         order, arch_order = (torch.randperm(n, generator=generator) for _ in range(2))
-        loss_sum, correct = 0.0, 0
+        loss_sum, correct, lr = 0.0, 0, config.lr
         for b in range(steps):
-            lr = learning_rate(train_config, step, steps)
+            lr = learning_rate(train_config, state.step, steps)
             for group in weights_opt.param_groups:
                 group["lr"] = lr
             index = order[b * batch : (b + 1) * batch]
@@ -262,31 +289,39 @@ def tas_search(
             arch_opt.zero_grad(set_to_none=True)
             arch_loss.backward()
             arch_opt.step()
-            step += 1
-        train_acc = correct / n
+            state.step += 1
         valid_loss, valid_acc = net.evaluate(net.mean_sample(), xv, yv, x[:_CALIBRATION])
-        trajectory.append(net.rows())
-        expected.append(float(net.expected_flops_m().detach()))
-        if progress is not None:
-            seconds = time.perf_counter() - epoch_start
-            progress(
-                EpochReport(
-                    epoch=epoch + 1,
-                    epochs=config.epochs,
-                    train_loss=loss_sum / n,
-                    train_acc=train_acc,
-                    valid_loss=valid_loss,
-                    valid_acc=valid_acc,
-                    lr=lr,
-                    seconds=seconds,
-                    eta_seconds=seconds * (config.epochs - epoch - 1),
-                )
+        seconds = time.perf_counter() - epoch_start
+        report = EpochReport(
+            epoch=epoch + 1,
+            epochs=config.epochs,
+            train_loss=loss_sum / n,
+            train_acc=correct / n,
+            valid_loss=valid_loss,
+            valid_acc=valid_acc,
+            lr=lr,
+            seconds=seconds,
+            eta_seconds=seconds * (config.epochs - epoch - 1),
+        )
+        state.epoch = epoch + 1
+        state.trajectory.append(net.rows())
+        state.expected.append(float(net.expected_flops_m().detach()))
+        state.history.append(report.to_dict())
+        if path is not None:
+            state.seconds = spent + time.perf_counter() - started
+            optimizers = (weights_opt, arch_opt)
+            save_search(
+                path, settings, net=net, optimizers=optimizers, generator=generator, state=state
             )
+        if progress is not None:
+            progress(report)
+    last = state.history[-1]
+    trajectory, expected = state.trajectory, state.expected
     archs = derive_archs(space, trajectory[-1], config.top_k)
     derived_metrics = space.cheap_metrics(archs[0])
     sample = net.hard(list(space.encode(archs[0])))
     _, derived_acc = net.evaluate(sample, xv, yv, x[:_CALIBRATION])
-    wall = time.perf_counter() - started
+    wall = spent + time.perf_counter() - started
     run = SearchRun(
         label=f"flops_ratio={config.target_flops_ratio:g}",
         archs=[space.to_string(a) for a in archs],
@@ -295,8 +330,8 @@ def tas_search(
         trajectory=trajectory,
         expected_cost=expected,
         metrics={
-            "train_acc": train_acc,
-            "valid_acc": valid_acc,
+            "train_acc": last["train_acc"],
+            "valid_acc": last["valid_acc"],
             "derived_valid_acc": derived_acc,
             "expected_flops_m": expected[-1],
             "derived_flops_m": derived_metrics["flops_m"],
@@ -306,7 +341,7 @@ def tas_search(
             "wall_s": wall,
         },
     )
-    return GradientResult(
+    result = GradientResult(
         method="tas",
         options=config.to_dict(),
         runs=[run],
@@ -316,8 +351,11 @@ def tas_search(
             "source": {"kind": "flops", "rows": 0, "device_rows": 0},
         },
         wall_s=wall,
-        key=_key(space, dataset, config),
+        key=result_key(space, dataset, config),
     )
+    if path is not None:
+        save_done(path, settings, result)
+    return result
 
 
 def _check_inputs(space: ResNetSpace, dataset: Dataset, config: TASConfig, func: str) -> None:
@@ -353,16 +391,6 @@ def _check_finite(loss: torch.Tensor, what: str, epoch: int, epochs: int) -> Non
             f"tas_search diverged: {what} loss {float(loss.detach())} at epoch {epoch + 1}/"
             f"{epochs}; lower lr or arch_lr"
         )
-
-
-def _key(space: ResNetSpace, dataset: Dataset, config: TASConfig) -> str:
-    what = {
-        "method": "tas",
-        "options": config.to_dict(),
-        "space": {"name": space.name, "options": space.options},
-        "data": dataset.provenance(),
-    }
-    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 # Distillation (kd_loss, distill) lives in tas_distill.py; re-exported here, the module's API.

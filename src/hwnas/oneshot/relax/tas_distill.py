@@ -7,7 +7,10 @@ teacher, config)``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +18,7 @@ from torch import nn
 
 from hwnas.data import Dataset
 from hwnas.errors import ConfigError
+from hwnas.oneshot.relax.tas_checkpoint import check_distill_key, distill_settings
 from hwnas.spaces.base import Arch
 from hwnas.spaces.resnet import ResNetSpace
 from hwnas.training import StepOutput, fit
@@ -42,14 +46,32 @@ def kd_loss(
 
 
 def distill(
-    space: ResNetSpace, arch: Arch | str, dataset: Dataset, teacher: nn.Module, config: TASConfig
+    space: ResNetSpace,
+    arch: Arch | str,
+    dataset: Dataset,
+    teacher: nn.Module,
+    config: TASConfig,
+    *,
+    folder: str | os.PathLike[str] | None = None,
+    progress: Callable[[Any], None] | None = None,
 ) -> tuple[nn.Module, float]:
     """Train the pruned network of ``arch`` from scratch with distillation from ``teacher``
     (the trained unpruned network; TAS's ``Simple-KD``) for ``config.kd_epochs`` epochs through
     :func:`hwnas.training.fit` (SGD, cosine schedule, no label smoothing).
 
+    With a ``folder``, fit's ``checkpoint.pt`` there is rewritten after every epoch and a later
+    call resumes from it (or, when it had finished, loads the trained student without training);
+    ``distill.json`` beside it refuses a folder made for another architecture, teacher, loss or
+    data (:mod:`hwnas.oneshot.relax.tas_checkpoint`). ``progress`` gets fit's
+    :class:`~hwnas.training.EpochReport` after each epoch, after the checkpoint is written.
+
     Returns:
         ``(student, valid_accuracy)``; the teacher is left in the train/eval mode it had.
+
+    Raises:
+        ConfigError: bad inputs, or a checkpoint in ``folder`` made with other settings.
+        DataError: a damaged checkpoint in ``folder``.
+        StoreError: the checkpoint cannot be written.
     """
     from hwnas.oneshot.relax.tas import _check_inputs, _train_config
 
@@ -59,6 +81,9 @@ def distill(
             f"distill: teacher must be a torch.nn.Module, got {type(teacher).__name__}"
         )
     arch = space.from_string(arch) if isinstance(arch, str) else space.validate(arch)
+    if folder is not None:
+        settings = distill_settings(space, space.to_string(arch), dataset, teacher, config)
+        check_distill_key(Path(folder), settings)
     with torch.random.fork_rng():
         torch.manual_seed(config.seed)
         student = space.build_network(arch)
@@ -81,12 +106,11 @@ def distill(
             dataset.tensors("train"),
             dataset.tensors("valid"),
             config=_train_config(config, config.kd_epochs),
+            checkpoint_dir=folder,
+            progress=progress,
             step=step,
         )
     finally:
         for module, mode in modes:
             module.training = mode
     return student, float(result.valid_acc or 0.0)
-
-
-# -- helpers ------------------------------------------------------------------------------------
