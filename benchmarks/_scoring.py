@@ -116,12 +116,12 @@ class ConfigTask:
         config = load_config(self.path)
         objectives = [(o.metric, o.direction) for o in config.objectives]
         if (
-            len(objectives) < 2
+            not objectives
             or objectives[0][1] != "maximize"
             or any(d != "minimize" for _, d in objectives[1:])
         ):
             raise ValueError(
-                f"task {self.path}: objectives must be one metric to maximise, then the ones to "
+                f"task {self.path}: objectives must be one metric to maximise, then any to "
                 f"minimise (got {objectives})"
             )
         if len(config.evaluators) != 1:

@@ -259,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
             make_evaluator(task_of(name))
         except Exception as exc:  # unknown dataset or device: one line, not a traceback
             p.error(str(exc))
+        if not task_of(name).latency_metrics:
+            p.error(f"task {name}: has one objective; score it with nb201_single.py")
 
     budgets = tuple(sorted(set(args.budgets)))
     # Slow strategies first, so the pool ends with short jobs.

@@ -51,6 +51,7 @@ from hwnas.strategies.inner_search import (
     hvi,
     with_neighbours,
 )
+from hwnas.strategies.structure import structural_columns
 from hwnas.strategies.thompson_model import BayesLinear, PairwiseFeatures
 from hwnas.trial import Observation
 
@@ -74,6 +75,10 @@ class ThompsonPareto(Strategy):
         locality: candidates lie within this many slot changes of an evaluated architecture of
             front rank <= ``front_depth`` (0: anywhere in the space).
         front_depth: 0 for the non-dominated front only, 1 to add the next front, ...
+        structure: add the space's structural features (:mod:`hwnas.strategies.structure`: on
+            NB201 which edges lie on a path, the number of paths, the longest path's
+            convolutions, ...) to the model, with a prior weight chosen by evidence; no effect
+            on a space without them.
 
     Example (config)::
 
@@ -90,6 +95,7 @@ class ThompsonPareto(Strategy):
         max_features: int = 2000,
         locality: int = 1,
         front_depth: int = 0,
+        structure: bool = False,
     ) -> None:
         at_least(
             "thompson",
@@ -108,6 +114,9 @@ class ThompsonPareto(Strategy):
         self.max_features = max_features
         self.locality = locality
         self.front_depth = front_depth
+        if not isinstance(structure, bool):
+            raise ConfigError(f"thompson: structure must be true or false, got {structure!r}")
+        self.structure = structure
 
     def on_setup(self) -> None:
         space = self.space
@@ -117,7 +126,8 @@ class ThompsonPareto(Strategy):
                 "not one - use nsga2 or moea_bus"
             )
         sizes = [len(c) for c in space.slots]
-        self._features = PairwiseFeatures(sizes, max_features=self.max_features)
+        columns = structural_columns(space)[1] if self.structure else None
+        self._features = PairwiseFeatures(sizes, max_features=self.max_features, structure=columns)
         cheap = set(space.cheap_metric_names())
         self._modelled = [m for m in self.problem.metric_names if m not in cheap]
         self._cheap_needed = [m for m in self.problem.metric_names if m in cheap]
@@ -139,7 +149,7 @@ class ThompsonPareto(Strategy):
                 [math.prod(sizes[i + 1 :]) for i in range(len(sizes))], dtype=np.int64
             )
             self._seen_rows = np.zeros(len(self._all), dtype=bool)
-            self._rows_cache: dict[float, np.ndarray] = {}
+            self._rows_cache: dict[tuple[float, float], np.ndarray] = {}
             self._cheap_all: dict[str, np.ndarray] = {}
 
     # -- ask / tell -------------------------------------------------------------------------------
@@ -172,6 +182,8 @@ class ThompsonPareto(Strategy):
         out: dict[str, float | str] = {"model": "bayes_linear"}
         for m, model in self._models.items():
             out[f"interaction_scale@{m}"] = model.scale
+            if self.structure:
+                out[f"structure_scale@{m}"] = model.structure_scale
             out[f"noise_share@{m}"] = model.noise_share
         out.update(self._quality.report())
         return out
@@ -315,9 +327,10 @@ class ThompsonPareto(Strategy):
         assert self._all is not None
         values: dict[str, np.ndarray] = {}
         for m, model in self._models.items():
-            X = self._rows_cache.get(model.scale)
+            key = (model.scale, model.structure_scale)
+            X = self._rows_cache.get(key)
             if X is None:
-                X = self._rows_cache[model.scale] = model.rows(self._all)
+                X = self._rows_cache[key] = model.rows(self._all)
             values[m] = model.evaluate(X, weights[m])
         for m in self._cheap_needed:
             if m not in self._cheap_all:

@@ -15,23 +15,32 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 # Prior scale of the interaction features relative to the one-hot ones; chosen by evidence.
 INTERACTION_SCALES = (0.0, 0.35, 1.0)
+# Prior scale of the structural features (standardised), where there are any; chosen by evidence.
+STRUCTURE_SCALES = (0.0, 0.35, 1.0)
 
 
 class PairwiseFeatures:
-    """One-hot codes plus their pairwise products, from integer slot codes.
+    """One-hot codes plus their pairwise products, from integer slot codes, and optionally the
+    space's structural features (:mod:`hwnas.strategies.structure`) after them.
 
     ``slot_sizes`` holds the number of choices per slot. All pairs of slots interact unless that
     would make more than ``max_features`` features; then only neighbouring slots do (a chain,
-    as in a stack of layers).
+    as in a stack of layers). ``structure`` maps codes to standardised structural columns.
     """
 
-    def __init__(self, slot_sizes: Sequence[int], *, max_features: int = 2000) -> None:
+    def __init__(
+        self,
+        slot_sizes: Sequence[int],
+        *,
+        max_features: int = 2000,
+        structure: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> None:
         self.sizes = np.asarray(slot_sizes, dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.sizes)[:-1]])
         self.n_one_hot = int(self.sizes.sum())
@@ -44,16 +53,26 @@ class PairwiseFeatures:
             [[0], np.cumsum([self.sizes[i] * self.sizes[j] for i, j in self.pairs])[:-1]]
         ).astype(np.int64)
         self.n_pairwise = int(sum(self.sizes[i] * self.sizes[j] for i, j in self.pairs))
+        self.structure = structure
+        self.n_structure = (
+            0
+            if structure is None
+            else int(structure(np.zeros((1, len(self.sizes)), dtype=np.int64)).shape[1])
+        )
 
     @property
     def n_features(self) -> int:
-        return self.n_one_hot + self.n_pairwise
+        return self.n_one_hot + self.n_pairwise + self.n_structure
 
-    def transform(self, codes: np.ndarray, *, interaction_scale: float = 1.0) -> np.ndarray:
+    def transform(
+        self, codes: np.ndarray, *, interaction_scale: float = 1.0, structure_scale: float = 0.0
+    ) -> np.ndarray:
         """Feature rows (float32) of integer codes (n, slots)."""
         codes = np.asarray(codes, dtype=np.int64).reshape(-1, len(self.sizes))
         n = len(codes)
         X = np.zeros((n, self.n_features), dtype=np.float32)
+        if structure_scale > 0.0 and self.structure is not None and self.n_structure:
+            X[:, self.n_one_hot + self.n_pairwise :] = structure_scale * self.structure(codes)
         rows = np.arange(n)
         for s in range(len(self.sizes)):
             X[rows, self.offsets[s] + codes[:, s]] = 1.0
@@ -140,6 +159,7 @@ class BayesLinear:
         self.features = features
         self.max_iter = max_iter
         self.scale = 0.0
+        self.structure_scale = 0.0
         self.warp = Warp(None)
         self.evidence = float("-inf")
 
@@ -148,22 +168,35 @@ class BayesLinear:
     ) -> BayesLinear:
         y = np.asarray(y, dtype=float)
         if keep is not None:
-            configs = [(Warp(keep.warp.lam), keep.scale)]
+            configs = [(Warp(keep.warp.lam), keep.scale, keep.structure_scale)]
         else:
             scales = INTERACTION_SCALES if self.features.n_pairwise else (0.0,)
+            structure = STRUCTURE_SCALES if self.features.n_structure else (0.0,)
             warps = [Warp(None), Warp.fitted(y)]
-            configs = [(w, sc) for w in warps if w.lam != 1.0 for sc in scales]
+            configs = [
+                (w, sc, st) for w in warps if w.lam != 1.0 for sc in scales for st in structure
+            ]
         best = None
-        for warp, scale in configs:
+        for warp, scale, structure_scale in configs:
             t = warp.forward(y)
             mean, std = float(t.mean()), float(t.std()) or 1.0
-            X = self.features.transform(codes, interaction_scale=scale).astype(float)
+            X = self.features.transform(
+                codes, interaction_scale=scale, structure_scale=structure_scale
+            ).astype(float)
             post = _Posterior(X, (t - mean) / std, self.max_iter)
             evidence = post.log_evidence - len(y) * np.log(std) + warp.log_jacobian(y)
             if best is None or evidence > best[0]:
-                best = (evidence, warp, scale, mean, std, post)
+                best = (evidence, warp, scale, structure_scale, mean, std, post)
         assert best is not None
-        self.evidence, self.warp, self.scale, self.t_mean, self.t_std, self._post = best
+        (
+            self.evidence,
+            self.warp,
+            self.scale,
+            self.structure_scale,
+            self.t_mean,
+            self.t_std,
+            self._post,
+        ) = best
         self.coef = self._post.coef
         return self
 
@@ -174,8 +207,10 @@ class BayesLinear:
         return 1.0 / math.sqrt(self._post.alpha)
 
     def rows(self, codes: np.ndarray) -> np.ndarray:
-        """Feature rows under the chosen interaction scale."""
-        return self.features.transform(codes, interaction_scale=self.scale)
+        """Feature rows under the chosen interaction and structure scales."""
+        return self.features.transform(
+            codes, interaction_scale=self.scale, structure_scale=self.structure_scale
+        )
 
     def draw(self, rng: np.random.Generator) -> np.ndarray:
         """Weights of one function drawn from the posterior (for :meth:`evaluate`)."""
