@@ -113,6 +113,13 @@ def main() -> None:
     ap.add_argument("--config", type=Path, required=True)
     ap.add_argument("--work", type=Path, required=True, help="a new folder for the runs")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument(
+        "--finetune-epochs",
+        type=int,
+        default=None,
+        help="fine-tune each front member's inherited weights this many epochs on export "
+        "(charged to hwnas's CPU time)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     config = yaml.safe_load(args.config.read_text())
@@ -127,6 +134,7 @@ def main() -> None:
             study,
             int(m["trial"]),
             args.work / f"front_{m['trial']}",
+            finetune_epochs=args.finetune_epochs,
             measure_latency=False,
             force=True,
         )
@@ -169,15 +177,18 @@ def write(args, rows, hv, ref, dominated, search_cpu, export_cpu, seconds) -> No
         )
     )
     ratio = hv["found"] / hv["family"] if hv["family"] > 0 else math.inf
+    finetune = f" --finetune-epochs {args.finetune_epochs}" if args.finetune_epochs else ""
     n_family = sum(r[0] == "family" for r in rows)
     lines = [
         f"# Found front vs MobileNetV2 width family at equal CPU time ({datetime.date.today()})",
         "",
         f"`python benchmarks/front_vs_family.py --config {args.config} --work {args.work} --out "
-        f"{args.out}`; {seconds:.0f} s wall. Raw: `{raw.name}`.",
+        f"{args.out}{finetune}`; {seconds:.0f} s wall. Raw: `{raw.name}`.",
         "",
         f"CPU time charged to hwnas: search {search_cpu:.0f} s (supernet training included) + "
-        f"export of the front {export_cpu:.0f} s; each family member got a quarter of it.",
+        f"export of the front {export_cpu:.0f} s"
+        + (f" (fine-tuned {args.finetune_epochs} epochs)" if args.finetune_epochs else "")
+        + "; each family member got a quarter of it.",
         "",
         "| set | network | arch / training | test acc. % | latency ms (ORT, re-measured) |",
         "|---|---|---|---:|---:|",
