@@ -34,6 +34,7 @@ import yaml
 from _mobilenet_v2 import mobilenet_v2
 from hwnas.data import load_dataset
 from hwnas.export import export_trial, load_model
+from hwnas.export.weights import resize_inputs
 from hwnas.hardware.measured import measure_latency
 from hwnas.pareto import hypervolume
 from hwnas.training import TrainConfig, evaluate, fit
@@ -91,6 +92,26 @@ def train_family_member(
     return net, epochs, time.process_time() - t0
 
 
+def cached_member(
+    path: Path, width: float, budget_s: float, data: dict, train: dict
+) -> tuple[torch.nn.Module, int, float]:
+    """:func:`train_family_member`, or its network read back from ``path`` (a rerun of the
+    scoring trains nothing again; a file made with another budget is not reused)."""
+    if path.exists():
+        saved = torch.load(path, weights_only=True)
+        if saved["budget_s"] == budget_s:
+            x, _ = data["train"]
+            net = mobilenet_v2(
+                width, in_channels=x.shape[1], num_classes=int(data["classes"]), stem_stride=1
+            )
+            net.load_state_dict(saved["state_dict"])
+            return net, int(saved["epochs"]), float(saved["cpu_s"])
+    net, epochs, cpu = train_family_member(width, budget_s, data, train)
+    state = {"state_dict": net.state_dict(), "epochs": epochs, "cpu_s": cpu, "budget_s": budget_s}
+    torch.save(state, path)
+    return net, epochs, cpu
+
+
 def compare(rows: list[tuple]) -> tuple[dict[str, float], np.ndarray, int]:
     """Hypervolume of each set (``rows``: (set, name, arch, accuracy %, latency ms)) on
     accuracy x latency, the reference point (minimisation form: -accuracy, latency), and how
@@ -139,7 +160,8 @@ def main() -> None:
             force=True,
         )
         module, _ = load_model(result.files["model.pt"])
-        found.append((f"trial {m['trial']}", m["arch"], module, result.manifest))
+        shape = tuple(int(s) for s in result.manifest["input_shape"][1:])
+        found.append((f"trial {m['trial']}", m["arch"], module, shape))
     export_cpu = time.process_time() - t0
     total = search_cpu + export_cpu
     dataset = load_dataset(config["data"])
@@ -148,13 +170,17 @@ def main() -> None:
     train = {k: v for k, v in config["supernet"]["train"].items() if k != "epochs"}
     family = []
     for w in WIDTHS:
-        net, epochs, cpu = train_family_member(w, total / len(WIDTHS), data, train)
+        path = args.work / f"family_{w}.pt"
+        net, epochs, cpu = cached_member(path, w, total / len(WIDTHS), data, train)
         family.append((f"MobileNetV2-{w}", f"{epochs} epochs, {cpu:.0f} CPU s", net))
-    shape = tuple(x_test.shape[1:])
+    # Each network at its own input size: a found sub-network's resolution (test images resized
+    # as export does), the family's the data's.
     rows = []
-    for name, arch, module, _ in found:
+    for name, arch, module, shape in found:
         lat = measure_latency(module, shape, timing="interleaved").median_ms
-        rows.append(("found", name, arch, test_accuracy(module, x_test, y_test), lat))
+        x = resize_inputs(x_test, shape)
+        rows.append(("found", name, arch, test_accuracy(module, x, y_test), lat))
+    shape = tuple(x_test.shape[1:])
     for name, how, net in family:
         lat = measure_latency(net, shape, timing="interleaved").median_ms
         rows.append(("family", name, how, test_accuracy(net, x_test, y_test), lat))
