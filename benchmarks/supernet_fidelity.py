@@ -31,8 +31,44 @@ from hwnas.oneshot import SupernetConfig
 from hwnas.spaces import create_space
 
 
+def breakdown(csv_path: Path) -> str:
+    """What the ranking rests on, from a run's rows: Kendall tau against the scratch mean of
+    inherited accuracy, of FLOPs, and against each scratch seed; tau within each resolution."""
+    import pandas as pd
+
+    d = pd.read_csv(csv_path)
+    d["r"] = d["arch"].str.extract(r"^r(\d+)", expand=False).astype(int)
+    seeds = [c for c in d.columns if c.startswith("scratch_acc_seed")]
+    tau = lambda a, b: float(kendalltau(a, b).statistic)  # noqa: E731
+    lines = [
+        "| ranking | against | Kendall tau |",
+        "|---|---|---:|",
+        f"| inherited accuracy | scratch mean | {tau(d.inherited_acc, d.scratch_acc):.3f} |",
+        f"| FLOPs | scratch mean | {tau(d.flops_m, d.scratch_acc):.3f} |",
+        *(f"| inherited accuracy | scratch {c[12:]} | {tau(d.inherited_acc, d[c]):.3f} |" for c in seeds),
+        "",
+        "| resolution | sub-networks | Kendall tau within | inherited acc. (mean) "
+        "| scratch acc. (mean) |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for r, g in d.groupby("r"):
+        within = f"{tau(g.inherited_acc, g.scratch_acc):.2f}" if len(g) > 1 else "-"
+        lines.append(
+            f"| {r} px | {len(g)} | {within} | {g.inherited_acc.mean():.2f} % "
+            f"| {g.scratch_acc.mean():.2f} % |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--breakdown", type=Path, help="print the breakdown of a run's rows (.csv) and stop"
+    )
+    known, _ = ap.parse_known_args()
+    if known.breakdown:
+        print(breakdown(known.breakdown))
+        return
     ap.add_argument("--config", type=Path, required=True)
     ap.add_argument("--supernet", type=Path, required=True, help="the trained supernet's folder")
     ap.add_argument("--n", type=int, default=30)
