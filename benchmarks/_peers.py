@@ -245,6 +245,8 @@ def _hwnas_runners() -> dict[str, Runner]:
     runners = {f"hwnas:{n}": hwnas_runner(n) for n in names}
     if "moea_bus" in names:  # with the paper's pairwise-SVM surrogate
         runners["hwnas:moea_bus+svm"] = hwnas_runner("moea_bus", surrogate=True)
+    if "thompson" in names:  # with the space's structural features in its model
+        runners["hwnas:thompson+structure"] = hwnas_runner("thompson", structure=True)
     runners["hwnas:default"] = hwnas_runner("default")
     return runners
 

@@ -1,9 +1,12 @@
 """Choose single-objective settings on a task no benchmark scores: NB201 CIFAR-10 validation
 accuracy (``benchmarks/tuning/c10valid-single.yaml``), evaluations to its optimum.
 
-Runs ``benchmarks/nb201_single.py`` with extra runners beside thompson and the default:
+Runs ``benchmarks/nb201_single.py`` with thompson, the default and
 ``hwnas:thompson+structure`` (Thompson sampling with the space's structural features in its
-model, :mod:`hwnas.strategies.structure`).
+model, :mod:`hwnas.strategies.structure`), and extra runners: the latter with 5 initial samples
+(``/init5``),
+candidates within 2 slot changes of the best (``/loc2``) or of the two best fronts
+(``/depth1``).
 
 Usage::
 
@@ -24,7 +27,9 @@ import nb201_single
 from _peers import hwnas_runner
 
 VARIANTS = {
-    "hwnas:thompson+structure": hwnas_runner("thompson", structure=True),
+    "hwnas:thompson+structure/init5": hwnas_runner("thompson", structure=True, initial_samples=5),
+    "hwnas:thompson+structure/loc2": hwnas_runner("thompson", structure=True, locality=2),
+    "hwnas:thompson+structure/depth1": hwnas_runner("thompson", structure=True, front_depth=1),
 }
 
 
@@ -35,7 +40,7 @@ def main() -> int:
     nb201_single.ALL_RUNNERS.update(VARIANTS)
     rest = [a for a in args.rest if a != "--"]
     if "--strategies" not in rest:
-        rest += ["--strategies", "hwnas:thompson", "hwnas:default", *VARIANTS]
+        rest += ["--strategies", "hwnas:thompson", "hwnas:default", "hwnas:thompson+structure"]
     return nb201_single.main(rest)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from hwnas.problem import Problem
 from hwnas.registry import Registry
+from hwnas.spaces.base import CategoricalSpace
 from hwnas.strategies.base import SearchExhausted, Strategy, rank_and_crowding
 from hwnas.strategies.differentiable import GRADIENT_STRATEGIES, GradientStrategy
 from hwnas.strategies.evolution import RegularizedEvolution
@@ -38,13 +39,16 @@ STRATEGIES.register("staged")(Staged)
 for _name, _cls in GRADIENT_STRATEGIES.items():
     STRATEGIES.register(_name)(_cls)
 
-# Chosen on the NB201 benchmarks (docs/BENCHMARKS.md section 1): MOEA-BUS with its pairwise-SVM
-# surrogate has the lowest median regret of every strategy and peer on 2 of the 5 hardware tasks
-# at 100 evaluations and 2 of 5 at 300 (thompson leads on most of the others), and reaches the
-# CIFAR-100 optimum in the fewest evaluations. The smaller population and wider
-# screening were chosen on four NB201 device columns the benchmark does not use (pixel2, titanx_1,
-# silver_4114, 1080ti_256): median regret at 100 evaluations fell on all four. Its surrogate needs
-# scikit-learn (the ``ml`` extra); without it, NSGA-II / regularized evolution.
+# On a categorical space: Thompson sampling with the space's structural features in its model.
+# Chosen on tasks no benchmark scores (NB201 CIFAR-10 validation accuracy, alone and against four
+# device columns the benchmark does not use; benchmarks/results/tune_structure.md,
+# tune_single.md): it had the lowest median regret on all four two-objective tasks at every budget
+# from 50 to 300 evaluations, and reached the single-objective optimum in the fewest evaluations.
+# It needs numpy and scipy only.
+DEFAULT_CATEGORICAL: tuple[str, dict[str, Any]] = ("thompson", {"structure": True})
+# On other spaces (mbv3, or any space that is not a product of choices): MOEA-BUS with its
+# pairwise-SVM surrogate, population and screening chosen on the same device columns. Its
+# surrogate needs scikit-learn (the ``ml`` extra); without it, NSGA-II / regularized evolution.
 DEFAULT_SPEC: tuple[str, dict[str, Any]] = (
     "moea_bus",
     {"surrogate": True, "population_size": 10, "screen_factor": 30},
@@ -64,7 +68,9 @@ def list_strategies() -> list[str]:
 
 def default_strategy_spec(problem: Problem) -> tuple[str, dict[str, Any]]:
     """Name and options of the strategy used when a config names none."""
-    if importlib.util.find_spec("sklearn") is not None:
+    if isinstance(problem.space, CategoricalSpace):
+        name, options = DEFAULT_CATEGORICAL  # any number of objectives
+    elif importlib.util.find_spec("sklearn") is not None:
         name, options = DEFAULT_SPEC  # any number of objectives
     else:
         log.info("scikit-learn is not installed (hwnas[ml]): default strategy without surrogate")
