@@ -12,6 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +23,6 @@ def bench() -> Iterator[SimpleNamespace]:
         import front_vs_family
 
         yield SimpleNamespace(mbv2=_mobilenet_v2, fvf=front_vs_family)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _params(net: torch.nn.Module) -> int:
