@@ -23,9 +23,18 @@ from nb201_hw import summarise
 KEY = ["task", "strategy", "seed", "budget"]
 
 
-def merge(csvs: list[Path]) -> pd.DataFrame:
-    """Rows of all files; for a repeated (task, strategy, seed, budget), the last file's row."""
-    df = pd.concat([pd.read_csv(c) for c in csvs], ignore_index=True)
+def merge(csvs: list[Path], relabel: dict[str, tuple[str, str]] | None = None) -> pd.DataFrame:
+    """Rows of all files; for a repeated (task, strategy, seed, budget), the last file's row.
+    ``relabel`` maps a file (as given) to (strategy, new name) for that file's rows only, e.g.
+    to keep an earlier default's rows beside a rerun of the new one."""
+    frames = []
+    for c in csvs:
+        frame = pd.read_csv(c)
+        if relabel and str(c) in relabel:
+            old, new = relabel[str(c)]
+            frame.loc[frame["strategy"] == old, "strategy"] = new
+        frames.append(frame)
+    df = pd.concat(frames, ignore_index=True)
     return df.drop_duplicates(subset=KEY, keep="last").reset_index(drop=True)
 
 
@@ -72,8 +81,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("csvs", nargs="+", type=Path)
     p.add_argument("--out", type=Path, required=True, help="merged .md (a .csv is written beside)")
     p.add_argument("--plot", type=Path, default=None, help="PNG of median regret vs evaluations")
+    p.add_argument(
+        "--relabel",
+        nargs=3,
+        action="append",
+        default=[],
+        metavar=("CSV", "STRATEGY", "NAME"),
+        help="in CSV's rows, call STRATEGY NAME (e.g. an earlier default's runs)",
+    )
     args = p.parse_args(argv)
-    df = merge(args.csvs)
+    df = merge(args.csvs, {c: (old, new) for c, old, new in args.relabel})
     df.to_csv(args.out.with_suffix(".csv"), index=False)
     seeds = df.groupby("strategy")["seed"].nunique()
     header = (
@@ -82,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{s} {n}" for s, n in seeds.items())
         + "\n\nMerged from (later files replace earlier rows of the same run): "
         + ", ".join(f"`{c}`" for c in args.csvs)
+        + "".join(f"; in `{c}`, {old} is called {new}" for c, old, new in args.relabel)
     )
     args.out.write_text(summarise(df, header) + "\n")
     if args.plot is not None:
