@@ -113,7 +113,9 @@ def _median_table(df: pd.DataFrame, value: str, budget: int, fmt: str) -> list[s
     sub = df[df["budget"] == budget]
     med = sub.pivot_table(index="strategy", columns="task", values=value, aggfunc="median")
     tasks = _task_order(med.columns)
+    # Registered runners in their order, then any other (e.g. relabelled earlier rows) by name.
     strategies = [s for s in RUNNERS if s in med.index]
+    strategies += sorted(set(med.index) - set(strategies))
     lines = ["| strategy | " + " | ".join(tasks) + " |", "|---|" + "---:|" * len(tasks)]
     for s in strategies:
         cells = []
