@@ -70,3 +70,42 @@ def test_main_writes_csv_and_summary(
     summary = out.with_suffix(".md").read_text()
     assert f"`python benchmarks/nb201_single.py {' '.join(argv)}`" in summary
     assert "| hwnas:random |" in summary
+
+
+def test_run_single_on_a_config_task(bench: ModuleType, tmp_path: Path) -> None:
+    # A user's table with one objective (examples/categorical-table.yaml, accuracy alone).
+    examples = BENCHMARKS.parent / "examples"
+    text = (examples / "categorical-table.yaml").read_text()
+    text = text.replace(
+        "path: data/categorical-table.csv", f"path: {examples}/data/categorical-table.csv"
+    )
+    text = text.replace("  - {metric: latency_ms@raspi4, direction: minimize}\n", "")
+    text = text.replace("constraints:\n  - {metric: latency_ms@raspi4, le: 60.0}\n", "")
+    config = tmp_path / "single.yaml"
+    config.write_text(text)
+    row = bench.run_single(str(config), "hwnas:thompson+structure", seed=0, budget=BUDGET)
+    assert row["dataset"] == str(config) and row["n_evaluated"] == BUDGET
+    assert row["n_optimal_cells"] >= 1 and row["regret@50"] >= 0.0
+    # The optimum is the table's best accuracy.
+    import pandas as pd
+
+    best = pd.read_csv(examples / "data" / "categorical-table.csv")["accuracy"].max()
+    assert row["optimum"] == pytest.approx(best, abs=1e-6)
+    assert (row["evals_to_optimum"] is not None) == (row["best_found"] == row["optimum"])
+
+
+def test_main_refuses_a_config_with_two_objectives(
+    bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    examples = BENCHMARKS.parent / "examples"
+    with pytest.raises(SystemExit) as exc:
+        bench.main(
+            [
+                "--datasets",
+                str(examples / "categorical-table.yaml"),
+                "--out",
+                str(tmp_path / "x.csv"),
+            ]
+        )
+    assert exc.value.code == 2
+    assert "has 2 objectives; nb201_single scores one" in capsys.readouterr().err
