@@ -45,7 +45,10 @@ def breakdown(csv_path: Path) -> str:
         "|---|---|---:|",
         f"| inherited accuracy | scratch mean | {tau(d.inherited_acc, d.scratch_acc):.3f} |",
         f"| FLOPs | scratch mean | {tau(d.flops_m, d.scratch_acc):.3f} |",
-        *(f"| inherited accuracy | scratch {c[12:]} | {tau(d.inherited_acc, d[c]):.3f} |" for c in seeds),
+        *(
+            f"| inherited accuracy | scratch {c[12:]} | {tau(d.inherited_acc, d[c]):.3f} |"
+            for c in seeds
+        ),
         "",
         "| resolution | sub-networks | Kendall tau within | inherited acc. (mean) "
         "| scratch acc. (mean) |",

@@ -43,7 +43,8 @@ for _name, _cls in GRADIENT_STRATEGIES.items():
 # Chosen on tasks no benchmark scores (NB201 CIFAR-10 validation accuracy, alone and against four
 # device columns the benchmark does not use; benchmarks/results/tune_structure.md,
 # tune_single.md): it had the lowest median regret on all four two-objective tasks at every budget
-# from 50 to 300 evaluations, and reached the single-objective optimum in the fewest evaluations.
+# from 50 to 300 evaluations, and reached the single-objective optimum in the fewest evaluations
+# on average of the settings tried.
 # It needs numpy and scipy only.
 DEFAULT_CATEGORICAL: tuple[str, dict[str, Any]] = ("thompson", {"structure": True})
 # On other spaces (mbv3, or any space that is not a product of choices): MOEA-BUS with its
