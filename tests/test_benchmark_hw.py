@@ -376,7 +376,7 @@ def test_config_task_refuses_objectives_it_cannot_band(
         )
     )
     task = bench.scoring.task_of(str(path))
-    with pytest.raises(ValueError, match="one metric to maximise, then the ones to minimise"):
+    with pytest.raises(ValueError, match="one metric to maximise, then any to minimise"):
         task.metrics  # noqa: B018
     with pytest.raises(ValueError, match="no such config file"):
         bench.scoring.task_of(str(tmp_path / "absent.yaml"))
