@@ -233,7 +233,7 @@ def tas_search(
     unpruned = space.cheap_metrics(space.full_arch())["flops_m"]
     target = config.target_flops_ratio * unpruned
     generator = torch.Generator().manual_seed(config.seed)
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         net = TASNetwork(space, generator=generator)
     train_config = _train_config(config, config.epochs)

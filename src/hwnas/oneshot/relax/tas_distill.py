@@ -84,7 +84,7 @@ def distill(
     if folder is not None:
         settings = distill_settings(space, space.to_string(arch), dataset, teacher, config)
         check_distill_key(Path(folder), settings)
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         student = space.build_network(arch)
     alpha, temperature = config.kd_alpha, config.kd_temperature
