@@ -1,4 +1,5 @@
-"""An evaluator that misbehaves on purpose, for testing executors and failure handling.
+"""Evaluators for tests: one that misbehaves on purpose, for testing executors and failure
+handling, and one that serves a cheap metric of the space, for studies that need no table.
 
 It lives in the package (not in a test folder) so that worker processes and Ray workers can
 import it by name. Its metrics are a deterministic function of the NB201-style ``ops`` list.
@@ -122,3 +123,27 @@ class MisbehavingEvaluator(Evaluator):
 
     def key(self) -> str:
         return "misbehaving"
+
+
+class CheapMetric(Evaluator):
+    """One of the space's cheap metrics (``space.cheap_metrics``) under the name ``name`` (default:
+    the metric's own): a free stand-in evaluator for a study that only needs some objective.
+
+    Example:
+        >>> from hwnas import create_space
+        >>> space = create_space("nb201")
+        >>> ev = CheapMetric(space, "flops_m", name="score")
+        >>> ev.metrics(), ev.evaluate(space.decode([0] * 6))["score"] > 0
+        (('score',), True)
+    """
+
+    def __init__(self, space: SearchSpace, metric: str = "flops_m", *, name: str | None = None):
+        self.space = space
+        self.metric = metric
+        self.name = name or metric
+
+    def metrics(self) -> tuple[str, ...]:
+        return (self.name,)
+
+    def evaluate(self, arch: Arch) -> dict[str, float]:
+        return {self.name: self.space.cheap_metrics(arch)[self.metric]}

@@ -13,7 +13,6 @@ import torch
 from hwnas import Objective, Study, create_strategy
 from hwnas.data import load_dataset
 from hwnas.errors import ConfigError
-from hwnas.evaluation.base import Evaluator
 from hwnas.oneshot.relax.cost import slot_cost_from_spec
 from hwnas.oneshot.relax.fbnet_net import SLOT_NAMES, RelaxedFBNet
 from hwnas.oneshot.relax.methods import method_settings
@@ -23,6 +22,7 @@ from hwnas.oneshot.relax.spaces import relaxation
 from hwnas.spaces import FBNetSpace
 from hwnas.spaces.fbnet_cost import FBNET_BLOCKS, FBNET_LAYERS, fbnet_params_flops
 from hwnas.spaces.fbnet_torch import build_fbnet_network
+from hwnas.testing import CheapMetric
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -39,17 +39,6 @@ def supernet() -> RelaxedFBNet:
 @pytest.fixture(scope="module")
 def digits():
     return load_dataset({"name": "digits", "limit": 300})
-
-
-class _Flops(Evaluator):
-    def __init__(self, space: FBNetSpace) -> None:
-        self.space = space
-
-    def metrics(self) -> tuple[str, ...]:
-        return ("flops_m",)
-
-    def evaluate(self, arch):  # type: ignore[no-untyped-def]
-        return {"flops_m": self.space.cheap_metrics(arch)["flops_m"]}
 
 
 def _count(module: torch.nn.Module) -> int:
@@ -150,7 +139,7 @@ def test_pc_darts_is_refused_by_its_mode() -> None:
     with pytest.raises(ConfigError, match=r"'partial' relaxation is not available on the 'fbnet'"):
         Study(  # refused at setup, before any data or training
             space=space,
-            evaluators=[_Flops(space)],
+            evaluators=[CheapMetric(space)],
             objectives=[Objective("flops_m", "minimize")],
             strategy=create_strategy("pc_darts", epochs=2, warmup_epochs=1),
         )

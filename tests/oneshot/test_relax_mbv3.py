@@ -14,7 +14,6 @@ import torch
 from hwnas import Objective, Study, create_strategy
 from hwnas.data import load_dataset
 from hwnas.errors import ConfigError
-from hwnas.evaluation.base import Evaluator
 from hwnas.oneshot.relax.cost import SlotCost, slot_cost_from_spec
 from hwnas.oneshot.relax.mbv3_net import BLOCK_PAIRS, RelaxedMBV3
 from hwnas.oneshot.relax.mbv3_relax import BLOCK_CHOICES, SLOT_NAMES
@@ -24,6 +23,7 @@ from hwnas.oneshot.relax.search import run_search
 from hwnas.oneshot.relax.spaces import Relaxation, relaxation
 from hwnas.spaces import MBV3Space, NB201Space
 from hwnas.spaces.mbv3_plan import MBV3_BLOCKS, MBV3_DEPTHS, MBV3_MAX_DEPTH, MBV3_STAGES
+from hwnas.testing import CheapMetric
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -274,17 +274,6 @@ def test_a_short_search_derives_valid_mbv3_archs(
     assert 0.0 <= run.metrics["valid_accuracy"] <= 1.0
 
 
-class _Flops(Evaluator):
-    def __init__(self, space: MBV3Space) -> None:
-        self.space = space
-
-    def metrics(self) -> tuple[str, ...]:
-        return ("flops_m",)
-
-    def evaluate(self, arch):  # type: ignore[no-untyped-def]
-        return {"flops_m": self.space.cheap_metrics(arch)["flops_m"]}
-
-
 def test_what_the_relaxation_lacks_fails_with_one_line(space: MBV3Space) -> None:
     cases = [
         (
@@ -316,7 +305,7 @@ def test_what_the_relaxation_lacks_fails_with_one_line(space: MBV3Space) -> None
     with pytest.raises(ConfigError, match=r"'partial' relaxation is not available on the 'mbv3'"):
         Study(  # refused at setup, before any data or training
             space=space,
-            evaluators=[_Flops(space)],
+            evaluators=[CheapMetric(space)],
             objectives=[Objective("flops_m", "minimize")],
             strategy=create_strategy("pc_darts", epochs=2, warmup_epochs=1),
         )

@@ -17,12 +17,12 @@ from torch import Tensor, nn  # noqa: E402
 from hwnas import Objective, Study  # noqa: E402
 from hwnas.data import Dataset, load_dataset  # noqa: E402
 from hwnas.errors import ConfigError, DataError  # noqa: E402
-from hwnas.evaluation.base import Evaluator  # noqa: E402
 from hwnas.oneshot.relax.result import GradientResult  # noqa: E402
 from hwnas.oneshot.relax.tas import TASConfig, distill, tas_search  # noqa: E402
 from hwnas.oneshot.relax.tas_net import TASNetwork  # noqa: E402
 from hwnas.spaces import ResNetSpace, create_space  # noqa: E402
 from hwnas.strategies.differentiable import TASStrategy  # noqa: E402
+from hwnas.testing import CheapMetric  # noqa: E402
 from hwnas.training.checkpoint import read_state  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -242,17 +242,6 @@ def test_a_damaged_distillation_folder_is_refused_with_one_line(
     assert "\n" not in str(info.value) and "checkpoint.pt" in str(info.value)
 
 
-class _FlopsOf(Evaluator):
-    def __init__(self, space: ResNetSpace) -> None:
-        self.space = space
-
-    def metrics(self) -> tuple[str, ...]:
-        return ("flops",)
-
-    def evaluate(self, arch: Any) -> dict[str, float]:
-        return {"flops": self.space.cheap_metrics(arch)["flops_m"]}
-
-
 def test_the_tas_strategy_checkpoints_its_run(
     space: ResNetSpace, digits: Dataset, tmp_path: Path
 ) -> None:
@@ -260,7 +249,7 @@ def test_the_tas_strategy_checkpoints_its_run(
     strategy.attach(digits, folder=tmp_path)
     study = Study(
         space=space,
-        evaluators=[_FlopsOf(space)],
+        evaluators=[CheapMetric(space, name="flops")],
         objectives=[Objective("flops", "minimize")],
         strategy=strategy,
         seed=0,

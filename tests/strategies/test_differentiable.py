@@ -15,22 +15,11 @@ from hwnas import Objective, Study, create_space, create_strategy
 from hwnas.cli import main
 from hwnas.data import load_dataset
 from hwnas.errors import ConfigError
-from hwnas.evaluation.base import Evaluator
+from hwnas.testing import CheapMetric
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TOY = {"epochs": 2, "channels": 4, "cells": 1, "batch_size": 128}
-
-
-class CheapMetrics(Evaluator):
-    def __init__(self, space) -> None:  # type: ignore[no-untyped-def]
-        self.space = space
-
-    def metrics(self) -> tuple[str, ...]:
-        return ("score",)
-
-    def evaluate(self, arch):  # type: ignore[no-untyped-def]
-        return {"score": self.space.cheap_metrics(arch)["flops_m"]}
 
 
 def test_study_evaluates_the_derived_cells_then_stops(tmp_path):
@@ -39,7 +28,7 @@ def test_study_evaluates_the_derived_cells_then_stops(tmp_path):
     strategy.attach(load_dataset({"name": "digits"}), folder=tmp_path)
     study = Study(
         space=space,
-        evaluators=[CheapMetrics(space)],
+        evaluators=[CheapMetric(space, name="score")],
         objectives=[Objective("score", "maximize")],
         strategy=strategy,
         seed=0,
@@ -58,7 +47,7 @@ def test_tas_strategy_searches_the_resnet_space():
     strategy.attach(load_dataset({"name": "digits"}))
     study = Study(
         space=space,
-        evaluators=[CheapMetrics(space)],
+        evaluators=[CheapMetric(space, name="score")],
         objectives=[Objective("score", "minimize")],
         strategy=strategy,
         seed=0,
@@ -75,7 +64,7 @@ def test_a_space_without_relaxation_is_refused():
     with pytest.raises(ConfigError, match=text):
         Study(
             space=space,
-            evaluators=[CheapMetrics(space)],
+            evaluators=[CheapMetric(space, name="score")],
             objectives=[Objective("score", "maximize")],
             strategy=create_strategy("darts", **TOY),
         )
@@ -97,7 +86,7 @@ def test_a_study_on_mbv3_evaluates_the_derived_archs_and_reports_every_slot():
     strategy.attach(load_dataset({"name": "digits", "limit": 160}))
     study = Study(
         space=space,
-        evaluators=[CheapMetrics(space)],
+        evaluators=[CheapMetric(space, name="score")],
         objectives=[Objective("score", "minimize")],
         strategy=strategy,
         seed=0,
