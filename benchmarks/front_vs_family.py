@@ -55,7 +55,9 @@ def search(config: Path, out: Path) -> float:
         return float(json.loads(record.read_text())["search_cpu_s"])
     before = children_cpu()
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    subprocess.run(["hwnas", "search", str(config), "--out", str(out)], check=True, env=env)
+    done = subprocess.run(["hwnas", "search", str(config), "--out", str(out)], env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"error: hwnas search {config} failed (exit {done.returncode}); see above")
     cpu = children_cpu() - before
     record.write_text(json.dumps({"search_cpu_s": cpu}))
     return cpu
@@ -142,6 +144,8 @@ def main() -> None:
         "(charged to hwnas's CPU time)",
     )
     args = ap.parse_args()
+    if not args.config.is_file():
+        ap.error(f"--config {args.config}: no such file")
     torch.set_num_threads(1)
     config = yaml.safe_load(args.config.read_text())
     study = args.work / "study"

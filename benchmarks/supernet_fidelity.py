@@ -70,6 +70,8 @@ def main() -> None:
     )
     known, _ = ap.parse_known_args()
     if known.breakdown:
+        if not known.breakdown.is_file():
+            ap.error(f"--breakdown {known.breakdown}: no such file (a run's .csv of rows)")
         print(breakdown(known.breakdown))
         return
     ap.add_argument("--config", type=Path, required=True)
@@ -87,6 +89,9 @@ def main() -> None:
     )
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
+    for what, path in (("--config", args.config), ("--supernet", args.supernet)):
+        if not path.exists():
+            ap.error(f"{what} {path}: no such file or folder")
     config = yaml.safe_load(args.config.read_text())
     spec = config["space"] if isinstance(config["space"], dict) else {"name": config["space"]}
     space = create_space(spec["name"], **spec.get("options", {}))
