@@ -57,4 +57,4 @@ def structural_columns(space: CategoricalSpace, seed: int = 0) -> tuple[tuple[st
 
 
 def _none(codes: np.ndarray) -> np.ndarray:
-    return np.zeros((len(np.asarray(codes).reshape(len(codes), -1)), 0))
+    return np.zeros((len(codes), 0))
