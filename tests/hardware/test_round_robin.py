@@ -77,3 +77,18 @@ def test_copies_of_a_network_pool_their_samples() -> None:
     assert 1.0 <= out[0].median_ms <= 1.2 + 1e-9  # between the copies, on the 4 ms reference scale
     assert out[1].median_ms == pytest.approx(2.0, rel=0.02)
     assert out[0].n_samples == 18  # rounds x copies
+
+
+def test_eager_timing_runs_what_deploys() -> None:
+    """Eager networks are timed in eval mode with no autograd graph, whoever calls the runner
+    (round-robin timing used to run them with BatchNorm in training mode and autograd on)."""
+    torch = pytest.importorskip("torch")
+    from hwnas.hardware.measured import _runner
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    assert net.training
+    before = net[1].running_mean.clone()
+    out = _runner(net, (3, 8, 8), backend="torch", batch=2, threads=1)()
+    assert not net.training
+    assert isinstance(out, torch.Tensor) and not out.requires_grad and out.grad_fn is None
+    assert torch.equal(net[1].running_mean, before)  # training-mode BatchNorm would update it

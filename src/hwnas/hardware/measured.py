@@ -301,17 +301,26 @@ def measure_latency(
 def _runner(
     module: Any, input_shape: Sequence[int], *, backend: str, batch: int, threads: int
 ) -> Callable[[], object]:
-    """One forward pass of ``module`` on a fixed random batch, eager or in ONNX Runtime."""
+    """One forward pass of ``module`` on a fixed random batch: eager (the module in eval mode,
+    under ``torch.inference_mode``, whoever calls it) or in ONNX Runtime."""
     import torch
 
     if backend == "torch":
         gen = torch.Generator().manual_seed(0)  # leave the global RNG alone
         x = torch.randn(batch, *input_shape, generator=gen)
-        return partial(module, x)
+        module.eval()  # what deploys: BatchNorm on its running statistics, no autograd graph
+        return partial(_inference, module, x)
     session = onnx_session(export_onnx(module, input_shape, batch=batch), threads=threads)
     x_np = np.random.default_rng(0).standard_normal((batch, *input_shape), dtype=np.float32)
     # An op whose output ignores the input values (zeros_like) exports without an input.
     return partial(session.run, None, {i.name: x_np for i in session.get_inputs()})
+
+
+def _inference(module: Any, x: Any) -> object:
+    import torch
+
+    with torch.inference_mode():
+        return module(x)
 
 
 def _warn_if_busy(share: float, *, clock: str, threads: int) -> None:

@@ -118,7 +118,10 @@ def reference_path(fingerprint_key: str, backend: str, batch: int, threads: int)
     """Where this machine's reference latency for these settings is stored."""
     from hwnas.evaluation.data import cache_dir
 
-    name = f"reference-{fingerprint_key}-{backend}-b{batch}-t{threads}.json"
+    # "torch-v2": eager timed in eval mode under inference mode everywhere; before, round-robin
+    # timing ran it with autograd on, so a stored eager reference may carry that overhead.
+    tag = "torch-v2" if backend == "torch" else backend
+    name = f"reference-{fingerprint_key}-{tag}-b{batch}-t{threads}.json"
     return cache_dir() / name
 
 
