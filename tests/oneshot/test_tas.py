@@ -19,6 +19,7 @@ from hwnas.oneshot.relax.result import GradientResult  # noqa: E402
 from hwnas.oneshot.relax.tas import (  # noqa: E402
     TASConfig,
     derive_archs,
+    derive_at_flops,
     distill,
     kd_loss,
     tas_search,
@@ -135,9 +136,14 @@ def test_search_result_has_the_promised_shape(
     for epoch in run.trajectory:
         assert [len(p) for p in epoch] == [len(c) for c in space.slots]
         assert all(sum(p) == pytest.approx(1.0, abs=1e-6) for p in epoch)
-    # the argmax of the last probabilities first, then distinct networks
-    final = [int(np.argmax(p)) for p in run.trajectory[-1]]
-    assert run.archs[0] == space.to_string(space.decode(final))
+    # the argmax moved into the FLOPs band first, then the argmax (if other), distinct networks
+    m = run.metrics
+    fitted = derive_at_flops(space, run.trajectory[-1], m["target_flops_m"], 0.05)
+    assert run.archs[0] == space.to_string(fitted)
+    final = space.to_string(space.decode([int(np.argmax(p)) for p in run.trajectory[-1]]))
+    assert final in run.archs
+    assert space.cheap_metrics(space.from_string(final))["flops_m"] == m["argmax_flops_m"]
+    assert abs(m["derived_flops_m"] / m["target_flops_m"] - 1) <= 0.05
     plans = [space.network_plan(space.from_string(a)) for a in run.archs]
     assert len(run.archs) == 4 and len(set(plans)) == 4
     assert set(run.metrics) >= {"train_acc", "valid_acc", "derived_flops_m", "wall_s"}
@@ -150,7 +156,7 @@ def test_flops_loss_pulls_the_architecture_to_the_target(pulled_down: GradientRe
     assert m["target_flops_m"] == pytest.approx(0.1 * m["unpruned_flops_m"])
     first, last = run.expected_cost[0], run.expected_cost[-1]
     assert abs(last - m["target_flops_m"]) < abs(first - m["target_flops_m"])
-    assert m["derived_flops_m"] <= 1.5 * m["target_flops_m"] < m["unpruned_flops_m"]
+    assert m["argmax_flops_m"] <= 1.5 * m["target_flops_m"] < m["unpruned_flops_m"]
 
 
 def test_flops_loss_pulls_up_to_a_high_target(space: ResNetSpace, digits: Dataset) -> None:
@@ -158,7 +164,8 @@ def test_flops_loss_pulls_up_to_a_high_target(space: ResNetSpace, digits: Datase
     run = tas_search(space, digits, config).runs[0]
     target = run.metrics["target_flops_m"]
     assert run.expected_cost[-1] > run.expected_cost[0]
-    assert 0.6 * target <= run.metrics["derived_flops_m"] <= run.metrics["unpruned_flops_m"]
+    assert 0.6 * target <= run.metrics["argmax_flops_m"] <= run.metrics["unpruned_flops_m"]
+    assert abs(run.metrics["derived_flops_m"] / target - 1) <= 0.05
 
 
 def test_same_seed_same_result(
@@ -237,6 +244,31 @@ def test_alternatives_are_distinct_networks_by_probability(space: ResNetSpace) -
     assert scores == sorted(scores, reverse=True)
 
 
+@pytest.mark.parametrize("ratio", [0.3, 0.5, 0.7])
+def test_derived_network_meets_the_flops_target(space: ResNetSpace, ratio: float) -> None:
+    rng = np.random.default_rng(int(ratio * 10))
+    probs = [rng.dirichlet(np.ones(len(c))) for c in space.slots]
+    full = space.cheap_metrics(space.full_arch())["flops_m"]
+    arch = derive_at_flops(space, probs, ratio * full, 0.05)
+    assert abs(space.cheap_metrics(arch)["flops_m"] / (ratio * full) - 1) <= 0.05
+    # an argmax already in the band is kept as it is
+    argmax = space.decode([int(np.argmax(p)) for p in probs])
+    at = space.cheap_metrics(argmax)["flops_m"]
+    assert derive_at_flops(space, probs, at, 0.05) == argmax
+
+
+def test_derivation_keeps_the_probable_choices(space: ResNetSpace) -> None:
+    """Only the undecided slots move: a network the distributions are sure of, but for one
+    layer, reaches the target through that layer."""
+    sure = uniform_arch(space, 0.5)
+    codes = list(space.encode(sure))
+    probs = [np.eye(len(c))[codes[i]] * 0.97 + 0.03 / len(c) for i, c in enumerate(space.slots)]
+    probs[0] = np.ones(len(space.slots[0])) / len(space.slots[0])  # the stem: undecided
+    stem_full = space.decode([len(space.slots[0]) - 1, *codes[1:]])
+    target = space.cheap_metrics(stem_full)["flops_m"]
+    assert derive_at_flops(space, probs, target, 0.01) == stem_full
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -247,6 +279,7 @@ def test_alternatives_are_distinct_networks_by_probability(space: ResNetSpace) -
         ({"top_k": True}, "tas config: top_k must be an integer >= 0, got True"),
         ({"tau_min": 6.0}, "tas config: tau_min must be <= tau_max, got tau_min=6 and tau_max=5"),
         ({"kd_temperature": "4"}, "tas config: kd_temperature must be a number in (0, inf)"),
+        ({"derive": "best"}, "tas config: derive must be one of target, argmax, got 'best'"),
     ],
 )
 def test_bad_config_gives_one_line_errors(options: dict[str, object], message: str) -> None:

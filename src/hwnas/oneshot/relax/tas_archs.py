@@ -1,6 +1,7 @@
 """TAS's architectures over the ``resnet`` space, without torch: the networks derived from the
-width and depth distributions (:func:`derive_archs`), the uniform-width pruning baseline
-(:func:`uniform_arch`, :func:`uniform_at_flops`) and the space check the TAS code shares.
+width and depth distributions (:func:`derive_archs`, :func:`derive_at_flops`), the uniform-width
+pruning baseline (:func:`uniform_arch`, :func:`uniform_at_flops`) and the space check the TAS
+code shares.
 """
 
 from __future__ import annotations
@@ -87,6 +88,54 @@ def derive_archs(
         if arch not in out and len(out) <= alternatives:
             out.append(arch)
     return out
+
+
+def derive_at_flops(
+    space: ResNetSpace, probs: Sequence[Sequence[float]], target_m: float, tolerance: float
+) -> Arch:
+    """The argmax network moved into the FLOPs band ``target_m * (1 +- tolerance)`` by the
+    changes that cost the least log-probability per MMAC.
+
+    From the argmax, while the network is above the band, the one-slot change (width or depth)
+    that lowers its FLOPs at the least loss of log-probability per MMAC saved is made; then, while
+    it is below the band, the change that raises its FLOPs without leaving the band at the least
+    loss per MMAC gained. A band no network reaches gives the closest network found.
+    """
+    check_space(space)
+    p = [np.asarray(row, dtype=float) for row in probs]
+    codes = [int(np.argmax(row)) for row in p]
+    low, high = target_m * (1 - tolerance), target_m * (1 + tolerance)
+
+    def flops(c: Sequence[int]) -> float:
+        return float(space.cheap_metrics(space.decode(list(c)))["flops_m"])
+
+    def logp(slot: int, choice: int) -> float:
+        return math.log(max(float(p[slot][choice]), 1e-300))
+
+    def best_move(now: float, shrink: bool) -> list[int] | None:
+        best: tuple[float, list[int]] | None = None
+        for slot, row in enumerate(p):
+            for choice in range(len(row)):
+                if choice == codes[slot]:
+                    continue
+                moved = [*codes[:slot], choice, *codes[slot + 1 :]]
+                f = flops(moved)
+                change = now - f if shrink else f - now
+                if change <= 1e-12 or (not shrink and f > high):
+                    continue
+                cost = (logp(slot, codes[slot]) - logp(slot, choice)) / change
+                if best is None or cost < best[0]:
+                    best = (cost, moved)
+        return None if best is None else best[1]
+
+    now = flops(codes)
+    for shrink in (True, False):
+        while (now > high) if shrink else (now < low):
+            moved = best_move(now, shrink)
+            if moved is None:
+                break
+            codes, now = moved, flops(moved)
+    return space.decode(codes)
 
 
 def check_space(space: object) -> None:

@@ -34,7 +34,7 @@ from hwnas.training.checkpoint import read_state, write_state
 
 if TYPE_CHECKING:
     from hwnas.data import Dataset
-    from hwnas.oneshot.relax.tas import TASConfig
+    from hwnas.oneshot.relax.tas_config import TASConfig
     from hwnas.spaces.resnet import ResNetSpace
 
 FORMAT = "hwnas-tas-checkpoint"

@@ -24,7 +24,7 @@ from hwnas.spaces.resnet import ResNetSpace
 from hwnas.training import StepOutput, fit
 
 if TYPE_CHECKING:  # tas.py imports this module at its end
-    from hwnas.oneshot.relax.tas import TASConfig
+    from hwnas.oneshot.relax.tas_config import TASConfig
 
 
 def kd_loss(
