@@ -14,7 +14,9 @@ on the same timings:
 * ``overhead``: over the overhead reference;
 * ``mixed``: ``compute ** (1 - f) * overhead ** f`` per network, ``f`` its share of dispatch
   overhead: its torch function calls per forward times the overhead reference's time per call,
-  over its own time (capped at 1).
+  over its own time (capped at 1);
+* ``space``: over a fixed network of the space itself (the middle of three networks spread over
+  FLOPs, drawn with a fixed seed), 5 copies.
 
 Process A runs two passes (the in-process pair), process B one; "separate processes" compares
 each of A's passes with B's (both pairs pooled). ``--repeats`` runs the whole thing again.
@@ -45,7 +47,8 @@ from hwnas.hardware.noise import agreement
 
 COPIES = 3
 REF_COPIES = 5
-SCHEMES = ("none", "compute", "overhead", "mixed")
+SCHEMES = ("none", "compute", "overhead", "mixed", "space")
+SPACE_REFERENCE_SEED = 12345
 
 
 def overhead_reference() -> Any:
@@ -104,6 +107,8 @@ def child(space_name: str, samples: int, seed: int, passes: int, out: Path) -> N
             net = space.build_network(a)
         nets.append((net, arch_input_shape(space, a)))
     net_calls = [count_calls(n, s) for n, s in nets]
+    space_ref = stratified_sample(space, 3, np.random.default_rng(SPACE_REFERENCE_SEED))[1]
+    space_ref_shape = arch_input_shape(space, space_ref)
 
     def runner(module: Any, shape: tuple[int, ...]) -> Any:
         return _runner(module, shape, backend="torch", batch=1, threads=1)
@@ -122,6 +127,9 @@ def child(space_name: str, samples: int, seed: int, passes: int, out: Path) -> N
                         runs.append(runner(space.build_network(archs[i]), nets[i][1]))
             runs += [runner(reference_module(), REFERENCE_INPUT) for _ in range(REF_COPIES)]
             runs += [runner(overhead_reference(), o_shape) for _ in range(REF_COPIES)]
+            for _ in range(REF_COPIES):
+                with torch.random.fork_rng(devices=[]):
+                    runs.append(runner(space.build_network(space_ref), space_ref_shape))
             times, share = time_rounds(
                 runs, rounds=DEFAULT_ROUNDS, warmup=5, block_s=ROUND_MINI_BLOCK_S, rng=rng
             )
@@ -141,7 +149,8 @@ def estimates(data: dict[str, Any], chunks: list[dict[str, Any]]) -> dict[str, n
         t = speed_corrected(np.asarray(ch["times"]))
         k = len(ch["idx"]) * COPIES
         ref_c = float(np.median(t[:, k : k + REF_COPIES]))
-        ref_o = float(np.median(t[:, k + REF_COPIES :]))
+        ref_o = float(np.median(t[:, k + REF_COPIES : k + 2 * REF_COPIES]))
+        ref_s = float(np.median(t[:, k + 2 * REF_COPIES :]))
         per_call = ref_o / data["calls"]["overhead"]
         for j, i in enumerate(ch["idx"]):
             own = float(np.median(t[:, j * COPIES : (j + 1) * COPIES]))
@@ -150,6 +159,7 @@ def estimates(data: dict[str, Any], chunks: list[dict[str, Any]]) -> dict[str, n
             out["compute"][i] = own / ref_c
             out["overhead"][i] = own / ref_o
             out["mixed"][i] = own / (ref_c ** (1 - f) * ref_o**f)
+            out["space"][i] = own / ref_s
     return out
 
 
@@ -184,7 +194,8 @@ def _overhead_shares(data: dict[str, Any], chunks: list[dict[str, Any]]) -> floa
     for ch in chunks:
         t = speed_corrected(np.asarray(ch["times"]))
         k = len(ch["idx"]) * COPIES
-        per_call = float(np.median(t[:, k + REF_COPIES :])) / data["calls"]["overhead"]
+        ref_o = float(np.median(t[:, k + REF_COPIES : k + 2 * REF_COPIES]))
+        per_call = ref_o / data["calls"]["overhead"]
         for j, i in enumerate(ch["idx"]):
             own = float(np.median(t[:, j * COPIES : (j + 1) * COPIES]))
             shares.append(min(1.0, data["net_calls"][i] * per_call / own))

@@ -92,3 +92,65 @@ def test_eager_timing_runs_what_deploys() -> None:
     assert not net.training
     assert isinstance(out, torch.Tensor) and not out.requires_grad and out.grad_fn is None
     assert torch.equal(net[1].running_mean, before)  # training-mode BatchNorm would update it
+
+
+def test_eager_networks_follow_the_reference_of_what_they_spend_time_on() -> None:
+    """The machine got 20 % slower at arithmetic and no slower at dispatch: a network that is all
+    dispatch overhead keeps its latency, a compute-bound one keeps its too, on the stored scale
+    (compute reference 1.6 ms, overhead reference 0.4 ms); the compute reference alone would move
+    the overhead-bound network by 17 %."""
+    from hwnas.hardware.roundrobin import OverheadScale
+
+    rng = np.random.default_rng(0)
+    # columns: overhead-bound net (80 calls), compute-bound net (5 calls), references
+    slow = np.array([0.4e-3, 3.6e-3, 1.92e-3, 0.4e-3])
+    times = np.tile(slow, (15, 1)) * (1 + rng.normal(0, 0.002, (15, 4)))
+    overhead = OverheadScale(ms=0.4, calls=80, columns=1)
+    kw = {"backend": "torch", "batch": 1, "threads": 1, "ref_columns": 1}
+    out = summarize_rounds(times, ref_ms=1.6, overhead=overhead, calls=[80, 5], **kw)
+    assert out[0].median_ms == pytest.approx(0.4, rel=0.01)
+    assert out[0].overhead_share == pytest.approx(1.0, abs=0.01)
+    assert out[1].median_ms == pytest.approx(3.0, rel=0.01)
+    assert out[1].overhead_share < 0.01
+    compute_only = summarize_rounds(times[:, :3], ref_ms=1.6, **kw)
+    assert compute_only[0].median_ms == pytest.approx(0.4 / 1.2, rel=0.01)
+    with pytest.raises(ValueError, match="need 2 call counts"):
+        summarize_rounds(times, ref_ms=1.6, overhead=overhead, calls=[80], **kw)
+
+
+def test_eager_round_robin_stores_both_references(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pytest.importorskip("torch")
+    from hwnas.hardware import reference
+    from hwnas.hardware.roundrobin import measure_set
+    from hwnas.spaces import create_space
+
+    monkeypatch.setattr(reference, "REFERENCE_SECONDS", 0.3)
+    monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path))
+    space = create_space("nb201", channels=4, cells=1)
+    convs = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|" + (
+        "nor_conv_3x3~2|"
+    )
+    skips = "|skip_connect~0|+|skip_connect~0|none~1|+|skip_connect~0|none~1|none~2|"
+    archs = [space.from_string(convs), space.from_string(skips)]
+    out = measure_set(space, archs, backend="torch", rounds=4, mini_block_s=0.002, warmup=1)
+    assert all(0 < m.overhead_share <= 1 for m in out)
+    assert out[1].overhead_share > out[0].overhead_share  # skips: dispatch, little arithmetic
+    assert len(list(tmp_path.glob("reference-overhead-*-torch-v2-b1-t1.json"))) == 1
+    assert len(list(tmp_path.glob("reference-*.json"))) == 2
+    onnx = measure_set(space, archs[:1], rounds=3, mini_block_s=0.002, warmup=1)
+    assert np.isnan(onnx[0].overhead_share)  # ONNX Runtime: the compute reference alone
+
+
+def test_torch_calls_count_the_operators_of_a_forward_pass() -> None:
+    torch = pytest.importorskip("torch")
+    from hwnas.hardware.reference import OVERHEAD_INPUT, overhead_module, torch_calls
+
+    one = torch_calls(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.ReLU()), (3, 4, 4))
+    two = torch_calls(
+        torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.ReLU(), torch.nn.Conv2d(4, 4, 1)),
+        (3, 4, 4),
+    )
+    assert 2 <= one < two
+    assert torch_calls(overhead_module(), OVERHEAD_INPUT) >= 60  # 20 x (conv, BN, ReLU)

@@ -88,6 +88,9 @@ class Measurement:
     timing: str = "blocks"
     raw_median_ms: float = math.nan  # interleaved timing: the network's own median, not rescaled
     reference_ms: float = math.nan  # interleaved timing: the stored reference latency used
+    # round-robin eager timing: the network's share of dispatch overhead, the weight of the
+    # overhead reference in its scale (hwnas.hardware.roundrobin)
+    overhead_share: float = math.nan
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,6 +77,43 @@ def reference_module() -> Any:
 
 
 REFERENCE_INPUT = (3, 32, 32)
+OVERHEAD_INPUT = (8, 4, 4)
+
+
+def overhead_module() -> Any:
+    """The overhead-bound reference network: 20 x (1x1 conv, BatchNorm, ReLU) on 8 x 4 x 4
+    inputs, whose eager time is almost all per-call dispatch (used beside :func:`reference_module`
+    by round-robin timing of PyTorch eager, :mod:`hwnas.hardware.roundrobin`)."""
+    import torch
+    from torch import nn
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(4321)
+        layers: list[nn.Module] = []
+        for _ in range(20):
+            layers += [nn.Conv2d(8, 8, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU()]
+        return nn.Sequential(*layers).eval()
+
+
+def torch_calls(module: Any, input_shape: Sequence[int]) -> int:
+    """Torch function calls (operators, tensor methods) in one eager forward pass of ``module``
+    at batch 1: what eager dispatch overhead scales with."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    count = 0
+
+    class Count(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            nonlocal count
+            count += 1
+            return func(*args, **(kwargs or {}))
+
+    module.eval()
+    x = torch.zeros(1, *input_shape)
+    with torch.inference_mode(), Count():
+        module(x)
+    return count
 
 
 def mini_blocks(
@@ -114,14 +151,18 @@ def _runs_per_block(fn: Callable[[], object]) -> int:
     return max(1, int(MINI_BLOCK_S / one))
 
 
-def reference_path(fingerprint_key: str, backend: str, batch: int, threads: int) -> Path:
-    """Where this machine's reference latency for these settings is stored."""
+def reference_path(
+    fingerprint_key: str, backend: str, batch: int, threads: int, *, kind: str = "compute"
+) -> Path:
+    """Where this machine's reference latency for these settings is stored (``kind``:
+    ``"compute"``, :func:`reference_module`, or ``"overhead"``, :func:`overhead_module`)."""
     from hwnas.evaluation.data import cache_dir
 
     # "torch-v2": eager timed in eval mode under inference mode everywhere; before, round-robin
     # timing ran it with autograd on, so a stored eager reference may carry that overhead.
     tag = "torch-v2" if backend == "torch" else backend
-    name = f"reference-{fingerprint_key}-{tag}-b{batch}-t{threads}.json"
+    prefix = "reference" if kind == "compute" else f"reference-{kind}"
+    name = f"{prefix}-{fingerprint_key}-{tag}-b{batch}-t{threads}.json"
     return cache_dir() / name
 
 
@@ -150,20 +191,26 @@ def stored_reference_ms(
     return value
 
 
-def reference_runner(*, backend: str, batch: int, threads: int) -> Callable[[], object]:
-    """One forward pass of the reference network with these settings."""
+def reference_runner(
+    *, backend: str, batch: int, threads: int, kind: str = "compute"
+) -> Callable[[], object]:
+    """One forward pass of the reference network (``kind``: ``"compute"`` or ``"overhead"``)
+    with these settings."""
     from hwnas.hardware.measured import _runner
 
-    return _runner(
-        reference_module(), REFERENCE_INPUT, backend=backend, batch=batch, threads=threads
+    module, shape = (
+        (reference_module(), REFERENCE_INPUT)
+        if kind == "compute"
+        else (overhead_module(), OVERHEAD_INPUT)
     )
+    return _runner(module, shape, backend=backend, batch=batch, threads=threads)
 
 
 def machine_reference_ms(
-    ref: Callable[[], object], *, backend: str, batch: int, threads: int
+    ref: Callable[[], object], *, backend: str, batch: int, threads: int, kind: str = "compute"
 ) -> float:
-    """This machine's stored reference latency for these settings (timed with ``ref`` and
-    stored when there is none yet)."""
+    """This machine's stored latency of the ``kind`` reference network for these settings
+    (timed with ``ref`` and stored when there is none yet)."""
     from hwnas.hardware.fingerprint import device_fingerprint
     from hwnas.hardware.measured import block_samples
 
@@ -175,9 +222,9 @@ def machine_reference_ms(
 
     fp = device_fingerprint(backend=backend, threads=threads)
     return stored_reference_ms(
-        reference_path(fp.key(), backend, batch, threads),
+        reference_path(fp.key(), backend, batch, threads, kind=kind),
         measure_reference,
-        describe={"fingerprint": fp.as_dict(), "batch": batch, "threads": threads},
+        describe={"fingerprint": fp.as_dict(), "batch": batch, "threads": threads, "kind": kind},
     )
 
 

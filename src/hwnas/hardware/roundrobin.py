@@ -19,7 +19,16 @@ fresh random order. Then:
 4. the set is put on this machine's scale through the reference network (5 copies): latency /
    reference latency of this chunk x the stored reference latency (measured once per machine and
    settings, :func:`~hwnas.hardware.reference.machine_reference_ms`), so chunks, passes and
-   processes share one scale.
+   processes share one scale;
+5. PyTorch eager networks are partly compute and partly per-call dispatch overhead, and the
+   machine's speed for the two moves differently (an NB201 cell of skips: 2.7 ms eager, 0.006 ms
+   in ONNX Runtime). So eager chunks are also timed beside an overhead-bound reference
+   (:func:`~hwnas.hardware.reference.overhead_module`, 5 copies), and each network's scale is
+   ``compute_scale ** (1 - f) * overhead_scale ** f``, ``f`` its share of overhead: its torch
+   function calls per forward pass times the overhead reference's time per call, over its own
+   time (at most 1). Chosen on ``benchmarks/results/eager_reference_pilot*.md``: on 60 NB201 and
+   60 FBNet networks in four repeats it agreed across processes at least as well as the compute
+   reference alone in every comparison.
 
 A single network (a search's ``measured`` evaluator) is timed with ``blocks`` or ``interleaved``;
 this is for sets: calibration, the noise floor.
@@ -28,9 +37,10 @@ this is for sets: calibration, the noise floor.
 from __future__ import annotations
 
 import gc
+import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,6 +58,8 @@ DEFAULT_ROUNDS = 25
 # term of a second process's disagreement (docs/BENCHMARKS.md section 8.2), and averaging over
 # a few separately built copies removes it. ONNX Runtime agrees across processes with one copy.
 DEFAULT_COPIES = {"torch": 3, "onnxruntime": 1}
+# Backends whose chunks are scaled by the compute and the overhead reference (point 5 above).
+MIXED_SCALE = frozenset({"torch"})
 # Copies of the reference network: its median sets the scale of a whole chunk, so its own layout
 # luck must not move every network of the chunk.
 REFERENCE_COPIES = 5
@@ -116,16 +128,37 @@ def _measure_set(
     n_refs = max(copies, REFERENCE_COPIES)
     refs = [reference_runner(backend=backend, batch=batch, threads=threads) for _ in range(n_refs)]
     ref_ms = machine_reference_ms(refs[0], backend=backend, batch=batch, threads=threads)
+    overhead = None
+    if backend in MIXED_SCALE:
+        from hwnas.hardware.reference import OVERHEAD_INPUT, overhead_module, torch_calls
+
+        kind = "overhead"
+        orefs = [
+            reference_runner(backend=backend, batch=batch, threads=threads, kind=kind)
+            for _ in range(REFERENCE_COPIES)
+        ]
+        refs += orefs
+        overhead = OverheadScale(
+            ms=machine_reference_ms(
+                orefs[0], backend=backend, batch=batch, threads=threads, kind=kind
+            ),
+            calls=torch_calls(overhead_module(), OVERHEAD_INPUT),
+            columns=len(orefs),
+        )
     rng = np.random.default_rng(seed)
     out: list[Measurement] = []
     per_chunk = max(1, CHUNK // copies)
     for start in range(0, len(archs), per_chunk):
         chunk = archs[start : start + per_chunk]
-        runs = [
-            _arch_runner(space, a, backend=backend, batch=batch, threads=threads)
-            for a in chunk
-            for _ in range(copies)
-        ]
+        runs: list[Callable[[], object]] = []
+        calls: list[int] = []
+        for a in chunk:
+            for c in range(copies):
+                run, n = _arch_runner(
+                    space, a, backend=backend, batch=batch, threads=threads, count=c == 0
+                )
+                runs.append(run)
+                calls += [] if n is None else [n]
         times, share = time_rounds(
             [*runs, *refs], rounds=rounds, warmup=warmup, block_s=mini_block_s, rng=rng
         )
@@ -141,6 +174,8 @@ def _measure_set(
                 threads=threads,
                 copies=copies,
                 ref_columns=n_refs,
+                overhead=overhead,
+                calls=calls if overhead is not None else None,
             )
         )
         if progress is not None:
@@ -149,18 +184,30 @@ def _measure_set(
 
 
 def _arch_runner(
-    space: SearchSpace, arch: Arch, *, backend: str, batch: int, threads: int
-) -> Callable[[], object]:
+    space: SearchSpace, arch: Arch, *, backend: str, batch: int, threads: int, count: bool
+) -> tuple[Callable[[], object], int | None]:
+    """A runner of ``arch``'s network and, with ``count``, its torch calls per forward pass."""
     import torch
 
     from hwnas.hardware.kernels import arch_input_shape
     from hwnas.hardware.measured import _runner
+    from hwnas.hardware.reference import torch_calls
 
     with torch.random.fork_rng(devices=[]):  # weight init must not move the global RNG
         net = space.build_network(arch)
-    return _runner(
-        net, arch_input_shape(space, arch), backend=backend, batch=batch, threads=threads
-    )
+    shape = arch_input_shape(space, arch)
+    calls = torch_calls(net, shape) if count else None
+    return _runner(net, shape, backend=backend, batch=batch, threads=threads), calls
+
+
+@dataclass(frozen=True)
+class OverheadScale:
+    """The overhead-bound reference of a round-robin chunk: its stored latency (ms), its torch
+    calls per forward pass and how many copies of it (the last columns) the chunk timed."""
+
+    ms: float
+    calls: int
+    columns: int
 
 
 def time_rounds(
@@ -220,18 +267,35 @@ def summarize_rounds(
     threads: int,
     copies: int = 1,
     ref_columns: int | None = None,
+    overhead: OverheadScale | None = None,
+    calls: Sequence[int] | None = None,
 ) -> list[Measurement]:
     """Measurements of a rounds matrix whose columns are ``copies`` consecutive copies of each
-    network, then ``ref_columns`` (default ``copies``) copies of the reference network."""
+    network, then ``ref_columns`` (default ``copies``) copies of the reference network, then,
+    with ``overhead``, its copies of the overhead reference; ``calls`` (one per network) are
+    then the networks' torch calls per forward pass (module docstring, point 5)."""
     from hwnas.hardware.measured import summarize
 
     ref_columns = copies if ref_columns is None else ref_columns
+    n_over = 0 if overhead is None else overhead.columns
     corrected = speed_corrected(times)
-    groups = (times.shape[1] - ref_columns) // copies
-    scale = ref_ms / 1e3 / float(np.median(corrected[:, -ref_columns:]))
+    end = times.shape[1] - n_over
+    groups = (end - ref_columns) // copies
+    scale_c = ref_ms / 1e3 / float(np.median(corrected[:, end - ref_columns : end]))
+    if overhead is not None:
+        if calls is None or len(calls) != groups:
+            raise ValueError(f"summarize_rounds: need {groups} call counts, got {calls!r}")
+        ref_o = float(np.median(corrected[:, end:]))
+        scale_o = overhead.ms / 1e3 / ref_o
+        per_call = ref_o / overhead.calls
     out = []
     for g in range(groups):
         cols = slice(g * copies, (g + 1) * copies)
+        share, scale = math.nan, scale_c
+        if overhead is not None and calls is not None:
+            own = float(np.median(corrected[:, cols]))
+            share = min(1.0, calls[g] * per_call / own)
+            scale = scale_c ** (1 - share) * scale_o**share
         m = summarize(
             corrected[:, cols].ravel() * scale,
             runs_per_block=0,
@@ -245,6 +309,7 @@ def summarize_rounds(
                 timing="round-robin",
                 raw_median_ms=float(np.median(times[:, cols]) * 1e3),
                 reference_ms=ref_ms,
+                overhead_share=share,
             )
         )
     return out
