@@ -51,62 +51,36 @@ SCHEMES = ("none", "compute", "overhead", "mixed", "space")
 SPACE_REFERENCE_SEED = 12345
 
 
-def overhead_reference() -> Any:
-    """An overhead-bound network: 20 x (1x1 conv, BatchNorm, ReLU) on 8 x 4 x 4 inputs."""
-    import torch
-    from torch import nn
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(4321)
-        layers: list[nn.Module] = []
-        for _ in range(20):
-            layers += [nn.Conv2d(8, 8, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU()]
-        return nn.Sequential(*layers).eval()
-
-
-def count_calls(module: Any, shape: tuple[int, ...]) -> int:
-    """Torch function calls in one eager forward pass of ``module`` at batch 1."""
-    import torch
-    from torch.overrides import TorchFunctionMode
-
-    class Count(TorchFunctionMode):
-        n = 0
-
-        def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-            Count.n += 1
-            return func(*args, **(kwargs or {}))
-
-    module.eval()
-    x = torch.zeros(1, *shape)
-    with torch.inference_mode(), Count():
-        module(x)
-    return Count.n
-
-
 def child(space_name: str, samples: int, seed: int, passes: int, out: Path) -> None:
     import torch
 
     from hwnas.hardware.calibrate import stratified_sample
     from hwnas.hardware.kernels import arch_input_shape
     from hwnas.hardware.measured import _runner
-    from hwnas.hardware.reference import REFERENCE_INPUT, reference_module
+    from hwnas.hardware.reference import (
+        OVERHEAD_INPUT,
+        REFERENCE_INPUT,
+        overhead_module,
+        reference_module,
+        torch_calls,
+    )
     from hwnas.hardware.roundrobin import CHUNK, DEFAULT_ROUNDS, ROUND_MINI_BLOCK_S, time_rounds
     from hwnas.spaces import create_space
 
     torch.set_num_threads(1)
     space = create_space(space_name)
     archs = stratified_sample(space, samples, np.random.default_rng(seed))
-    o_shape = (8, 4, 4)
+    o_shape = OVERHEAD_INPUT
     calls = {
-        "compute": count_calls(reference_module(), REFERENCE_INPUT),
-        "overhead": count_calls(overhead_reference(), o_shape),
+        "compute": torch_calls(reference_module(), REFERENCE_INPUT),
+        "overhead": torch_calls(overhead_module(), o_shape),
     }
     nets = []
     for a in archs:
         with torch.random.fork_rng(devices=[]):
             net = space.build_network(a)
         nets.append((net, arch_input_shape(space, a)))
-    net_calls = [count_calls(n, s) for n, s in nets]
+    net_calls = [torch_calls(n, s) for n, s in nets]
     space_ref = stratified_sample(space, 3, np.random.default_rng(SPACE_REFERENCE_SEED))[1]
     space_ref_shape = arch_input_shape(space, space_ref)
 
@@ -126,7 +100,7 @@ def child(space_name: str, samples: int, seed: int, passes: int, out: Path) -> N
                     with torch.random.fork_rng(devices=[]):
                         runs.append(runner(space.build_network(archs[i]), nets[i][1]))
             runs += [runner(reference_module(), REFERENCE_INPUT) for _ in range(REF_COPIES)]
-            runs += [runner(overhead_reference(), o_shape) for _ in range(REF_COPIES)]
+            runs += [runner(overhead_module(), o_shape) for _ in range(REF_COPIES)]
             for _ in range(REF_COPIES):
                 with torch.random.fork_rng(devices=[]):
                     runs.append(runner(space.build_network(space_ref), space_ref_shape))
