@@ -21,14 +21,14 @@ fresh random order. Then:
    settings, :func:`~hwnas.hardware.reference.machine_reference_ms`), so chunks, passes and
    processes share one scale;
 5. PyTorch eager networks are partly compute and partly per-call dispatch overhead, and the
-   machine's speed for the two moves differently (an NB201 cell of skips: 2.7 ms eager, 0.006 ms
-   in ONNX Runtime). So eager chunks are also timed beside an overhead-bound reference
+   machine's speed for the two can move differently (an NB201 cell of skips: 2.7 ms eager,
+   0.006 ms in ONNX Runtime). So eager chunks are also timed beside an overhead-bound reference
    (:func:`~hwnas.hardware.reference.overhead_module`, 5 copies), and each network's scale is
    ``compute_scale ** (1 - f) * overhead_scale ** f``, ``f`` its share of overhead: its torch
    function calls per forward pass times the overhead reference's time per call, over its own
    time (at most 1). Chosen on ``benchmarks/results/eager_reference_pilot*.md``: on 60 NB201 and
-   60 FBNet networks in four repeats it agreed across processes at least as well as the compute
-   reference alone in every comparison.
+   60 FBNet networks in four repeats, and on 120 held-out ones, it agreed across processes at
+   least as well as the compute reference alone in every comparison on the same timings.
 
 A single network (a search's ``measured`` evaluator) is timed with ``blocks`` or ``interleaved``;
 this is for sets: calibration, the noise floor.
