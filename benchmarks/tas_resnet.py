@@ -4,11 +4,12 @@ For each seed the unpruned ResNet (the ``resnet`` space at full width and depth)
 the teacher (cross-entropy, ``--kd-epochs``). For each target FLOPs ratio TAS searches widths
 and depths (``--epochs``) and the derived network is trained from scratch with distillation from
 the teacher (``--kd-epochs``). The baseline prunes every layer by one ratio: the largest ratio,
-on a grid of 0.05, whose FLOPs do not exceed those of TAS's network, trained with the same
-distillation recipe and epochs. TAS derives its network with ``--derive`` (default ``target``:
-the argmax moved into the target's FLOPs band; ``argmax``: the paper's). Test accuracy (the
-dataset's ``test`` split), FLOPs (MMACs) and wall time per method go to ``--out`` as JSON, and a
-table of mean +- std over seeds is printed.
+on a grid of ``--baseline-step`` (0.05), whose FLOPs do not exceed those of TAS's network,
+trained with the same distillation recipe and epochs; ``--baseline-from`` an earlier run's JSON
+reuses its TAS rows and trains only the teachers and the baseline. TAS derives its network with
+``--derive`` (default ``target``: the argmax moved into the target's FLOPs band; ``argmax``: the
+paper's). Test accuracy (the dataset's ``test`` split), FLOPs (MMACs) and wall time per method
+go to ``--out`` as JSON, and a table of mean +- std over seeds is printed.
 
     python benchmarks/tas_resnet.py --dataset mnist --epochs 30 --kd-epochs 30 \\
         --ratios 0.3 0.5 0.7 --seeds 0 1 2 --out benchmarks/results/tas_resnet.json
@@ -32,8 +33,12 @@ from hwnas.oneshot.relax.tas import TASConfig, distill, tas_search, uniform_at_f
 from hwnas.spaces import ResNetSpace
 from hwnas.training import TrainConfig, evaluate, fit
 
-# The baseline's ratio grid: fine enough to sit just under TAS's FLOPs.
-BASELINE_RATIOS = [round(0.05 * i, 2) for i in range(1, 21)]
+
+def baseline_ratios(step: float) -> list[float]:
+    """The uniform baseline's ratio grid (``--baseline-step``): fine enough to sit just under
+    TAS's FLOPs."""
+    n = round(1 / step)
+    return [round(step * i, 2) for i in range(1, n + 1)]
 
 
 def _space(dataset: Dataset, blocks: int, ratios: list[float] | None = None) -> ResNetSpace:
@@ -59,10 +64,38 @@ def _row(method: str, ratio: float, seed: int, space: ResNetSpace, arch: Any) ->
     }
 
 
+def _tas_row(
+    space: ResNetSpace,
+    dataset: Dataset,
+    teacher: torch.nn.Module,
+    config: TASConfig,
+    ratio: float,
+    seed: int,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    result = tas_search(space, dataset, config)
+    search_s = time.perf_counter() - started
+    arch = space.from_string(result.runs[0].archs[0])
+    started = time.perf_counter()
+    student, _ = distill(space, arch, dataset, teacher, config)
+    kd_s = time.perf_counter() - started
+    tas = _row("tas", ratio, seed, space, arch)
+    tas.update(
+        test_acc=_test_acc(student, dataset),
+        search_s=search_s,
+        kd_s=kd_s,
+        wall_s=search_s + kd_s,
+        expected_flops_m=result.runs[0].metrics["expected_flops_m"],
+        argmax_flops_m=result.runs[0].metrics["argmax_flops_m"],
+    )
+    return tas
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     dataset = load_dataset({"name": args.dataset})
     space = _space(dataset, args.blocks)
-    baseline_space = _space(dataset, args.blocks, BASELINE_RATIOS)
+    baseline_space = _space(dataset, args.blocks, baseline_ratios(args.baseline_step))
+    earlier = json.loads(args.baseline_from.read_text())["rows"] if args.baseline_from else None
     unpruned = space.cheap_metrics(space.full_arch())["flops_m"]
     rows: list[dict[str, Any]] = []
     teachers: list[dict[str, Any]] = []
@@ -100,23 +133,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 derive=args.derive,
                 seed=seed,
             )
-            started = time.perf_counter()
-            result = tas_search(space, dataset, config)
-            search_s = time.perf_counter() - started
-            arch = space.from_string(result.runs[0].archs[0])
-            started = time.perf_counter()
-            student, _ = distill(space, arch, dataset, teacher, config)
-            kd_s = time.perf_counter() - started
-            tas = _row("tas", ratio, seed, space, arch)
-            tas.update(
-                test_acc=_test_acc(student, dataset),
-                search_s=search_s,
-                kd_s=kd_s,
-                wall_s=search_s + kd_s,
-                expected_flops_m=result.runs[0].metrics["expected_flops_m"],
-                argmax_flops_m=result.runs[0].metrics["argmax_flops_m"],
-            )
-            rows.append(tas)
+            if earlier is not None:  # TAS's row of an earlier run; only the baseline trains
+                (tas,) = [
+                    r
+                    for r in earlier
+                    if r["method"] == "tas" and r["seed"] == seed and r["ratio"] == ratio
+                ]
+                rows.append(tas)
+            else:
+                tas = _tas_row(space, dataset, teacher, config, ratio, seed)
+                rows.append(tas)
             base_arch = uniform_at_flops(baseline_space, tas["flops_m"])
             started = time.perf_counter()
             student, _ = distill(baseline_space, base_arch, dataset, teacher, config)
@@ -133,7 +159,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "tas_resnet",
         "date": datetime.date.today().isoformat(),
-        "args": {k: v for k, v in vars(args).items() if k != "out"},
+        "args": {
+            k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "out"
+        },
         "machine": {"python": platform.python_version(), "torch": torch.__version__},
         "threads": torch.get_num_threads(),
         "unpruned_flops_m": unpruned,
@@ -184,6 +212,12 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument(
         "--derive", choices=["target", "argmax"], default="target", help="TAS's derivation"
+    )
+    ap.add_argument("--baseline-step", type=float, default=0.05, help="uniform ratio grid")
+    ap.add_argument(
+        "--baseline-from",
+        type=Path,
+        help="an earlier run's JSON: reuse its TAS rows and train only teachers and the baseline",
     )
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--out", type=Path, default=Path("results.json"))
