@@ -154,3 +154,12 @@ def test_torch_calls_count_the_operators_of_a_forward_pass() -> None:
     )
     assert 2 <= one < two
     assert torch_calls(overhead_module(), OVERHEAD_INPUT) >= 60  # 20 x (conv, BN, ReLU)
+
+
+def test_an_unknown_reference_kind_is_refused() -> None:
+    from hwnas.hardware.reference import reference_path, reference_runner
+
+    with pytest.raises(ValueError, match="no reference network of kind 'memory'; one of compute"):
+        reference_path("abc", "torch", 1, 1, kind="memory")
+    with pytest.raises(ValueError, match="no reference network of kind 'memory'"):
+        reference_runner(backend="torch", batch=1, threads=1, kind="memory")

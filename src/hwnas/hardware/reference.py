@@ -160,6 +160,7 @@ def reference_path(
 
     # "torch-v2": eager timed in eval mode under inference mode everywhere; before, round-robin
     # timing ran it with autograd on, so a stored eager reference may carry that overhead.
+    _reference_kind(kind)  # refuses an unknown kind
     tag = "torch-v2" if backend == "torch" else backend
     prefix = "reference" if kind == "compute" else f"reference-{kind}"
     name = f"{prefix}-{fingerprint_key}-{tag}-b{batch}-t{threads}.json"
@@ -198,12 +199,19 @@ def reference_runner(
     with these settings."""
     from hwnas.hardware.measured import _runner
 
-    module, shape = (
-        (reference_module(), REFERENCE_INPUT)
-        if kind == "compute"
-        else (overhead_module(), OVERHEAD_INPUT)
-    )
-    return _runner(module, shape, backend=backend, batch=batch, threads=threads)
+    build, shape = _reference_kind(kind)
+    return _runner(build(), shape, backend=backend, batch=batch, threads=threads)
+
+
+def _reference_kind(kind: str) -> tuple[Callable[[], Any], tuple[int, ...]]:
+    """The module builder and input shape of a reference network kind."""
+    kinds = {
+        "compute": (reference_module, REFERENCE_INPUT),
+        "overhead": (overhead_module, OVERHEAD_INPUT),
+    }
+    if kind not in kinds:
+        raise ValueError(f"no reference network of kind {kind!r}; one of {', '.join(kinds)}")
+    return kinds[kind]
 
 
 def machine_reference_ms(

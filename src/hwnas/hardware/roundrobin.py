@@ -151,14 +151,16 @@ def _measure_set(
     for start in range(0, len(archs), per_chunk):
         chunk = archs[start : start + per_chunk]
         runs: list[Callable[[], object]] = []
-        calls: list[int] = []
+        calls: list[int] = []  # one per network, for the mixed scale only
         for a in chunk:
             for c in range(copies):
+                count = overhead is not None and c == 0
                 run, n = _arch_runner(
-                    space, a, backend=backend, batch=batch, threads=threads, count=c == 0
+                    space, a, backend=backend, batch=batch, threads=threads, count=count
                 )
                 runs.append(run)
-                calls += [] if n is None else [n]
+                if n is not None:
+                    calls.append(n)
         times, share = time_rounds(
             [*runs, *refs], rounds=rounds, warmup=warmup, block_s=mini_block_s, rng=rng
         )
@@ -175,7 +177,7 @@ def _measure_set(
                 copies=copies,
                 ref_columns=n_refs,
                 overhead=overhead,
-                calls=calls if overhead is not None else None,
+                calls=calls,
             )
         )
         if progress is not None:
