@@ -43,7 +43,9 @@ from typing import Any
 
 import numpy as np
 
+from hwnas.errors import ConfigError
 from hwnas.hardware.noise import agreement
+from hwnas.spaces import create_space
 
 COPIES = 3
 REF_COPIES = 5
@@ -113,12 +115,12 @@ def child(space_name: str, samples: int, seed: int, passes: int, out: Path) -> N
 
 
 def estimates(data: dict[str, Any], chunks: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """Per network and scheme, latency in units of the references (constants cancel between
-    passes; the mixed scheme uses each reference's first-chunk value as the stored constant)."""
+    """Per network and scheme, latency in units of the references (a stored reference latency
+    would multiply both passes alike, so it is left out), and each network's overhead share."""
     from hwnas.hardware.roundrobin import speed_corrected
 
     n = len(data["net_calls"])
-    out = {s: np.empty(n) for s in SCHEMES}
+    out = {s: np.empty(n) for s in (*SCHEMES, "share")}  # share: f, the overhead share
     for ch in chunks:
         t = speed_corrected(np.asarray(ch["times"]))
         k = len(ch["idx"]) * COPIES
@@ -134,6 +136,7 @@ def estimates(data: dict[str, Any], chunks: list[dict[str, Any]]) -> dict[str, n
             out["overhead"][i] = own / ref_o
             out["mixed"][i] = own / (ref_c ** (1 - f) * ref_o**f)
             out["space"][i] = own / ref_s
+            out["share"][i] = f
     return out
 
 
@@ -151,7 +154,7 @@ def run_space(space: str, samples: int, seed: int, repeats: int) -> list[dict[st
             a, b = files
             ea = [estimates(a, ch) for ch in a["passes"]]
             eb = estimates(b, b["passes"][0])
-            f_share = _overhead_shares(a, a["passes"][0])
+            f_share = float(np.median(ea[0]["share"]))
             for s in SCHEMES:
                 one = agreement(ea[0][s], ea[1][s])
                 sep = [agreement(e[s], eb[s]) for e in ea]
@@ -159,21 +162,6 @@ def run_space(space: str, samples: int, seed: int, repeats: int) -> list[dict[st
                              "separate": {k: float(np.mean([d[k] for d in sep])) for k in one},
                              "overhead_share_median": f_share})  # fmt: skip
     return rows
-
-
-def _overhead_shares(data: dict[str, Any], chunks: list[dict[str, Any]]) -> float:
-    from hwnas.hardware.roundrobin import speed_corrected
-
-    shares = []
-    for ch in chunks:
-        t = speed_corrected(np.asarray(ch["times"]))
-        k = len(ch["idx"]) * COPIES
-        ref_o = float(np.median(t[:, k + REF_COPIES : k + 2 * REF_COPIES]))
-        per_call = ref_o / data["calls"]["overhead"]
-        for j, i in enumerate(ch["idx"]):
-            own = float(np.median(t[:, j * COPIES : (j + 1) * COPIES]))
-            shares.append(min(1.0, data["net_calls"][i] * per_call / own))
-    return float(np.median(shares))
 
 
 def _markdown(rows: list[dict[str, Any]], command: str, wall: float) -> str:
@@ -214,6 +202,15 @@ def main() -> int:
     p.add_argument("--passes", type=int, default=1)
     p.add_argument("--child-out", type=Path)
     args = p.parse_args()
+    if not args.child and args.out is None:
+        p.error("--out is required: the path of the markdown table (a .json goes beside it)")
+    if args.samples < 3 or args.repeats < 1:
+        p.error("--samples must be >= 3 and --repeats >= 1")
+    for name in [] if args.child else args.spaces:
+        try:
+            create_space(name)
+        except ConfigError as exc:
+            p.error(str(exc))
     if args.child:
         child(args.child, args.samples, args.seed, args.passes, args.child_out)
         return 0

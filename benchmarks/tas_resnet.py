@@ -91,11 +91,40 @@ def _tas_row(
     return tas
 
 
+def _check_step(step: float) -> None:
+    n = round(1 / step) if 0 < step <= 1 else 0
+    if n < 1 or abs(n * step - 1) > 1e-9 or round(step, 2) != step:
+        raise SystemExit(
+            f"error: --baseline-step must divide 1 in steps of two decimals at most (0.05, "
+            f"0.01, 0.1, ...), got {step:g}"
+        )
+
+
+def _earlier_rows(path: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The rows of an earlier run's JSON, refused in one line unless it holds a TAS row for
+    every seed and ratio asked for."""
+    try:
+        rows = json.loads(path.read_text())["rows"]
+        have = {(r["seed"], r["ratio"]) for r in rows if r["method"] == "tas"}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SystemExit(
+            f"error: --baseline-from {path}: not a tas_resnet result ({exc}); give the .json "
+            "an earlier run of this script wrote"
+        ) from None
+    missing = [(s, r) for s in args.seeds for r in args.ratios if (s, r) not in have]
+    if missing:
+        raise SystemExit(
+            f"error: --baseline-from {path} has no TAS row for (seed, ratio) {missing}; "
+            "ask for the seeds and ratios it ran"
+        )
+    return list(rows)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     dataset = load_dataset({"name": args.dataset})
     space = _space(dataset, args.blocks)
     baseline_space = _space(dataset, args.blocks, baseline_ratios(args.baseline_step))
-    earlier = json.loads(args.baseline_from.read_text())["rows"] if args.baseline_from else None
+    earlier = _earlier_rows(args.baseline_from, args) if args.baseline_from else None
     unpruned = space.cheap_metrics(space.full_arch())["flops_m"]
     rows: list[dict[str, Any]] = []
     teachers: list[dict[str, Any]] = []
@@ -222,6 +251,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--out", type=Path, default=Path("results.json"))
     args = ap.parse_args()
+    _check_step(args.baseline_step)
+    if args.baseline_from:
+        _earlier_rows(args.baseline_from, args)  # refuses a bad file before anything trains
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     report = run(args)
