@@ -15,7 +15,7 @@ from hwnas.data import load_dataset
 from hwnas.errors import ConfigError
 from hwnas.oneshot.relax.arch import ArchParams, draw
 from hwnas.oneshot.relax.cost import slot_cost_from_spec
-from hwnas.oneshot.relax.derive import top_k
+from hwnas.oneshot.relax.derive import into_band, top_k
 from hwnas.oneshot.relax.methods import METHODS, method_settings
 from hwnas.oneshot.relax.search import run_search
 from hwnas.spaces import NB201Space
@@ -124,6 +124,48 @@ def test_top_k_matches_brute_force():
     assert top_k(probs, 7) == every[:7]
 
 
+def test_into_band_takes_the_cheapest_log_probability_per_unit():
+    probs = [np.array([0.6, 0.4]), np.array([0.9, 0.1]), np.array([0.5, 0.5]), np.array([0.7, 0.3])]
+    unit = [(0, 8), (0, 8), (0, 1), (0, 0)]  # the last slot never changes the cost
+
+    def cost(t: tuple[int, ...]) -> float:
+        return float(sum(unit[i][j] for i, j in enumerate(t)))
+
+    # Up from the argmax: slot 2 is free in log-probability, then slot 0 (0.405 / 8 per unit)
+    # beats slot 1 (2.197 / 8); the cost-neutral slot 3 stays at its argmax.
+    assert into_band(probs, (0, 0, 0, 0), cost, 9.0, 10.0) == (1, 0, 1, 0)
+    in_band = [t for t in itertools.product(range(2), repeat=4) if 9 <= cost(t) <= 10 and t[3] == 0]
+    best = max(in_band, key=lambda t: np.prod([p[j] for p, j in zip(probs, t)]))
+    assert best == (1, 0, 1, 0)
+    # Down: the change that loses least per unit saved (here slot 1 gains the most), stopping
+    # once under the band's top.
+    assert into_band(probs, (1, 1, 1, 0), cost, 0.0, 9.0) == (1, 0, 1, 0)
+    # A band out of reach gives the closest choices found.
+    assert into_band(probs, (0, 0, 0, 0), cost, 100.0, 200.0) == (1, 1, 1, 0)
+
+
+def test_a_target_moves_the_derived_cells_into_its_band(digits, flops_cost):
+    space = NB201Space()
+    runs = {}
+    for derive in ("argmax", "target"):
+        s = _settings("darts", cost={"source": "flops"}, target=60.0, derive=derive)
+        runs[derive] = run_search(
+            space, digits, s, cost=flops_cost, latency_weight=0.0, seed=0, label="t"
+        )
+    plain, moved = runs["argmax"], runs["target"]
+    argmax_cost = flops_cost.predict(space.from_string(plain.archs[0]))
+    assert argmax_cost < 54.0  # the argmax undershoots the band [54, 60]
+    assert moved.metrics["argmax_cost"] == pytest.approx(argmax_cost)
+    assert "argmax_cost" not in plain.metrics
+    assert len(moved.archs) == len(set(moved.archs)) == 3
+    for arch in moved.archs:
+        assert 54.0 <= flops_cost.predict(space.from_string(arch)) <= 60.0
+    assert moved.metrics["derived_cost"] == pytest.approx(
+        flops_cost.predict(space.from_string(moved.archs[0]))
+    )
+    assert moved.trajectory == plain.trajectory  # the derivation alone differs
+
+
 def test_binary_gates_give_binaryconnect_gradients():
     gen = torch.Generator().manual_seed(0)
     params = ArchParams([5], generator=gen)
@@ -153,6 +195,9 @@ def test_binary_gates_give_binaryconnect_gradients():
         ("pc_darts", {"channels": 6}, "multiple of partial_k"),
         ("proxyless", {"form": "mul", "cost": {"source": "flops"}}, "form must be one of"),
         ("darts", {"cost": "flops"}, "cost must be a mapping"),
+        ("darts", {"derive": "best"}, "derive must be one of target, argmax, got 'best'"),
+        ("darts", {"derive": "target"}, "derive: target needs a target"),
+        ("darts", {"target_tolerance": 1.5}, "target_tolerance must be a number >= 0.0"),
     ],
 )
 def test_bad_options_name_the_problem(method, options, text):

@@ -10,11 +10,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from numpy.random import default_rng as rng
 
 from hwnas import Objective, Study, create_space, create_strategy
 from hwnas.cli import main
 from hwnas.data import load_dataset
 from hwnas.errors import ConfigError
+from hwnas.problem import Problem
 from hwnas.testing import CheapMetric
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -103,6 +105,19 @@ def test_a_study_on_mbv3_evaluates_the_derived_archs_and_reports_every_slot():
     assert list(figures) == ["fig-arch-0"]
     assert all(name in html for name in SLOT_NAMES)  # all 25 slots, blocks then depths
     assert "depth 4 (p " in html or "depth 3 (p " in html or "depth 2 (p " in html
+
+
+def test_target_settings_enter_the_search_key_only_with_a_target():
+    def key(**options):  # type: ignore[no-untyped-def]
+        strategy = create_strategy("darts", **TOY, cost={"source": "flops"}, **options)
+        strategy.attach(load_dataset({"name": "digits"}))
+        strategy.setup(Problem(create_space("nb201"), (Objective("a", "maximize"),)), rng(0))
+        return strategy.search_key()
+
+    # Without a target they change nothing, so a search stored before them is found again.
+    assert key() == key(derive="argmax") == key(target_tolerance=0.2)
+    assert key(target=30.0) != key(target=30.0, derive="argmax")
+    assert key(target=30.0) != key(target=30.0, target_tolerance=0.2)
 
 
 def _full(space):  # type: ignore[no-untyped-def]

@@ -321,7 +321,14 @@ GRADIENT_STRATEGIES: dict[str, type[GradientStrategy]] = {
 # Settings added after searches were first stored: left out of the key while unset, so a search
 # finished before them is found again.
 ADDED_SETTINGS = ("resolution", "width")
+# Settings that change nothing without a target: left out of the key then.
+TARGET_SETTINGS = ("target_tolerance", "derive")
 
 
 def _key_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in settings.items() if not (k in ADDED_SETTINGS and v is None)}
+    return {
+        k: v
+        for k, v in settings.items()
+        if not (k in ADDED_SETTINGS and v is None)
+        and not (k in TARGET_SETTINGS and settings.get("target") is None)
+    }

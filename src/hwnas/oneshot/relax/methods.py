@@ -34,7 +34,12 @@ ICLR 2020, section 5 and its code; see ``shared/REFERENCES.md``):
 ``beta`` (``mul#log``) or ``lambda`` (``add#linear``) for proxyless. ``latency_weights`` sweeps it:
 one search per value; the derived architectures of all of them are evaluated together.
 ``target`` (in the cost's unit) makes ``ref`` the target and adds
-``target_weight * relu(E[cost] / target - 1)`` to the loss.
+``target_weight * relu(E[cost] / target - 1)`` to the loss. With a target, each derived
+architecture is then moved into the band ``[(1 - target_tolerance) * target, target]`` of the
+fitted cost by the one-slot changes that lose the least log-probability per unit of cost
+(``derive: target``, the default with a target; :func:`~hwnas.oneshot.relax.derive.into_band`):
+the argmax alone tends to overshoot, since the cheapest choices (``none``, skips) gain mass on
+every slot at once. ``derive: argmax`` keeps the papers' argmax.
 
 ``channels`` and ``cells`` size NB201's search network (FBNet's and mbv3's macros are fixed).
 ``resolution`` and ``width`` apply to the ``mbv3`` space alone: the input resolution and width
@@ -59,6 +64,7 @@ from hwnas.registry import closest
 
 MODES: tuple[str, ...] = ("softmax", "partial", "gumbel_hard", "gumbel_soft", "binary")
 PROXYLESS_FORMS: tuple[str, ...] = ("mul#log", "add#linear")
+DERIVES: tuple[str, ...] = ("target", "argmax")
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,8 @@ class MethodSettings:
     latency_weights: tuple[float, ...] = ()
     target: float | None = None
     target_weight: float = 1.0
+    target_tolerance: float = 0.1
+    derive: str | None = None
     cost: dict[str, Any] | None = None
     resolution: int | None = None
     width: float | None = None
@@ -109,6 +117,11 @@ class MethodSettings:
         if self.latency_weight is not None:
             return (self.latency_weight,)
         return (_default_weight(self),)
+
+    @property
+    def derive_into_band(self) -> bool:
+        """Whether derived architectures are moved into the target's cost band."""
+        return self.target is not None and self.derive != "argmax"
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -177,6 +190,8 @@ _COMMON = (
     "latency_weights",
     "target",
     "target_weight",
+    "target_tolerance",
+    "derive",
     "cost",
     "resolution",
     "width",
@@ -217,7 +232,7 @@ def method_settings(method: str, options: Mapping[str, Any]) -> MethodSettings:
                 f"{method}: cost must be a mapping like {{source: flops}}, got {values['cost']!r}"
             )
         values["cost"] = dict(values["cost"])
-    for key, kind in (("max_w", bool), ("form", str)):
+    for key, kind in (("max_w", bool), ("form", str), ("derive", str)):
         if key in options and not isinstance(options[key], kind):
             raise ConfigError(f"{method}: {key} must be a {kind.__name__}, got {options[key]!r}")
     s = MethodSettings(method=method, **values)
@@ -306,6 +321,15 @@ def _check(s: MethodSettings) -> None:
             )
     if s.target is not None:
         _number(s, "target", 0.0, open_low=True)
+    _number(s, "target_tolerance", 0.0, 0.9)
+    if s.derive is not None and s.derive not in DERIVES:
+        raise ConfigError(
+            f"{s.method}: derive must be one of {', '.join(DERIVES)}, got {s.derive!r}"
+        )
+    if s.derive == "target" and s.target is None:
+        raise ConfigError(
+            f"{s.method}: derive: target needs a target (in the cost's unit, e.g. target: 15)"
+        )
     if s.resolution is not None:
         _whole(s, "resolution", 1)
     if s.width is not None:

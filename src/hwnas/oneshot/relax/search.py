@@ -29,6 +29,7 @@ from hwnas.data import Dataset
 from hwnas.errors import ConfigError, DataError
 from hwnas.oneshot.relax.arch import ArchParams
 from hwnas.oneshot.relax.cost import SlotCost
+from hwnas.oneshot.relax.derive import into_band
 from hwnas.oneshot.relax.formulas import cosine_power_lr, fbnet_tau, gdas_tau
 from hwnas.oneshot.relax.methods import MethodSettings
 from hwnas.oneshot.relax.nb201_net import ArchSample
@@ -48,6 +49,10 @@ CHECKPOINT = "checkpoint.pt"
 _FIX = "delete it to start the search again"
 CALIBRATION_IMAGES = 2000  # training images that re-estimate BatchNorm before scoring a path
 Progress = Callable[[dict[str, Any]], None]
+
+
+# Derived candidates per ``top_k`` moved into a target's band (see _finish).
+BAND_CANDIDATES = 4
 
 
 def run_search(
@@ -250,7 +255,21 @@ def _finish(
     relax = relaxation(space, s)
     choices = relax.slot_choices(space)
     probs = [torch.tensor(p).numpy() for p in state.trajectory[-1]]
-    picks = relax.derive(space, s, probs, s.top_k)
+    band = s.derive_into_band and ctx.cost is not None
+    # Moved into the band, distinct alternatives can meet: more are moved, the first top_k kept.
+    picks = relax.derive(space, s, probs, s.top_k * (BAND_CANDIDATES if band else 1))
+    argmax_cost = None
+    if band and ctx.cost is not None and s.target is not None:
+        slots = relax.cost_slots(space, s)
+        cost = ctx.cost
+
+        def fitted(t: tuple[int, ...]) -> float:
+            return float(cost.predict_ops(slots.names(relax.to_arch(space, s, t))))
+
+        argmax_cost = fitted(tuple(picks[0]))
+        low = (1 - s.target_tolerance) * s.target
+        moved = [into_band(probs, t, fitted, low, s.target) for t in picks]
+        picks = list(dict.fromkeys(moved))[: s.top_k]  # distinct, best first
     derived = [relax.to_arch(space, s, t) for t in picks]
     archs = [space.to_string(a) for a in derived]
     best_ops = [choices[i][j] for i, j in enumerate(picks[0])]
@@ -269,6 +288,8 @@ def _finish(
         names = relax.cost_slots(space, s).names(derived[0])
         metrics["derived_cost"] = ctx.cost.predict_ops(names)
         metrics["reference_cost"] = ctx.reference
+        if argmax_cost is not None:
+            metrics["argmax_cost"] = argmax_cost
     return SearchRun(
         label=label,
         archs=archs,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from hwnas.errors import ConfigError
-from hwnas.oneshot.relax.derive import top_k
+from hwnas.oneshot.relax.derive import into_band, top_k
 from hwnas.spaces.base import Arch
 from hwnas.spaces.resnet import ResNetSpace
 
@@ -103,39 +103,13 @@ def derive_at_flops(
     """
     check_space(space)
     p = [np.asarray(row, dtype=float) for row in probs]
-    codes = [int(np.argmax(row)) for row in p]
-    low, high = target_m * (1 - tolerance), target_m * (1 + tolerance)
 
-    def flops(c: Sequence[int]) -> float:
-        return float(space.cheap_metrics(space.decode(list(c)))["flops_m"])
+    def flops(codes: tuple[int, ...]) -> float:
+        return float(space.cheap_metrics(space.decode(list(codes)))["flops_m"])
 
-    def logp(slot: int, choice: int) -> float:
-        return math.log(max(float(p[slot][choice]), 1e-300))
-
-    def best_move(now: float, shrink: bool) -> list[int] | None:
-        best: tuple[float, list[int]] | None = None
-        for slot, row in enumerate(p):
-            for choice in range(len(row)):
-                if choice == codes[slot]:
-                    continue
-                moved = [*codes[:slot], choice, *codes[slot + 1 :]]
-                f = flops(moved)
-                change = now - f if shrink else f - now
-                if change <= 1e-12 or (not shrink and f > high):
-                    continue
-                cost = (logp(slot, codes[slot]) - logp(slot, choice)) / change
-                if best is None or cost < best[0]:
-                    best = (cost, moved)
-        return None if best is None else best[1]
-
-    now = flops(codes)
-    for shrink in (True, False):
-        while (now > high) if shrink else (now < low):
-            moved = best_move(now, shrink)
-            if moved is None:
-                break
-            codes, now = moved, flops(moved)
-    return space.decode(codes)
+    argmax = [int(np.argmax(row)) for row in p]
+    codes = into_band(p, argmax, flops, target_m * (1 - tolerance), target_m * (1 + tolerance))
+    return space.decode(list(codes))
 
 
 def check_space(space: object) -> None:
