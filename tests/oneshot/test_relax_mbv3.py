@@ -309,3 +309,20 @@ def test_what_the_relaxation_lacks_fails_with_one_line(space: MBV3Space) -> None
             objectives=[Objective("flops_m", "minimize")],
             strategy=create_strategy("pc_darts", epochs=2, warmup_epochs=1),
         )
+
+
+def test_a_target_moves_every_derived_mbv3_arch_into_its_band(
+    space: MBV3Space, relax: Relaxation, flops: SlotCost, digits
+) -> None:
+    rng = np.random.default_rng(0)
+    target = float(
+        np.median([space.cheap_metrics(space.sample(rng))["flops_m"] for _ in range(50)])
+    )
+    options = {"epochs": 1, "batch_size": 64, "top_k": 3, "cost": {"source": "flops"}}
+    s = method_settings("gdas", {**options, "target": target})
+    run = run_search(space, digits, s, cost=flops, latency_weight=0.0, seed=1, label="x")
+    # Up to top_k distinct networks: after one epoch the moves from 12 starts meet on two.
+    assert len(run.archs) == 2 == len(set(run.archs))
+    for text in run.archs:  # the fitted cost is the exact FLOPs here: depths included
+        assert 0.9 * target <= space.cheap_metrics(space.from_string(text))["flops_m"] <= target
+    assert "argmax_cost" in run.metrics

@@ -39,7 +39,8 @@ architecture is then moved into the band ``[(1 - target_tolerance) * target, tar
 fitted cost by the one-slot changes that lose the least log-probability per unit of cost
 (``derive: target``, the default with a target; :func:`~hwnas.oneshot.relax.derive.into_band`):
 the argmax alone tends to overshoot, since the cheapest choices (``none``, skips) gain mass on
-every slot at once. ``derive: argmax`` keeps the papers' argmax.
+every slot at once. The first ``top_k`` distinct networks the moves reach are kept (fewer when
+they meet). ``derive: argmax`` keeps the papers' argmax.
 
 ``channels`` and ``cells`` size NB201's search network (FBNet's and mbv3's macros are fixed).
 ``resolution`` and ``width`` apply to the ``mbv3`` space alone: the input resolution and width

@@ -256,7 +256,8 @@ def _finish(
     choices = relax.slot_choices(space)
     probs = [torch.tensor(p).numpy() for p in state.trajectory[-1]]
     band = s.derive_into_band and ctx.cost is not None
-    # Moved into the band, distinct alternatives can meet: more are moved, the first top_k kept.
+    # Moved into the band, distinct alternatives can meet: more are moved, the first top_k
+    # distinct networks kept (fewer when the moves meet on fewer).
     picks = relax.derive(space, s, probs, s.top_k * (BAND_CANDIDATES if band else 1))
     argmax_cost = None
     if band and ctx.cost is not None and s.target is not None:
@@ -268,8 +269,11 @@ def _finish(
 
         argmax_cost = fitted(tuple(picks[0]))
         low = (1 - s.target_tolerance) * s.target
-        moved = [into_band(probs, t, fitted, low, s.target) for t in picks]
-        picks = list(dict.fromkeys(moved))[: s.top_k]  # distinct, best first
+        moved: dict[str, tuple[int, ...]] = {}  # distinct networks, best first
+        for t in picks:
+            pick = into_band(probs, t, fitted, low, s.target)
+            moved.setdefault(space.to_string(relax.to_arch(space, s, pick)), pick)
+        picks = list(moved.values())[: s.top_k]
     derived = [relax.to_arch(space, s, t) for t in picks]
     archs = [space.to_string(a) for a in derived]
     best_ops = [choices[i][j] for i, j in enumerate(picks[0])]
