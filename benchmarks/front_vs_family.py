@@ -73,15 +73,20 @@ def test_accuracy(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> flo
 
 
 def train_family_member(
-    width: float, budget_s: float, data: dict[str, tuple[torch.Tensor, torch.Tensor]], train: dict
+    width: float,
+    budget_s: float,
+    data: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    train: dict,
+    seed: int = 0,
 ) -> tuple[torch.nn.Module, int, float]:
     """MobileNetV2-``width`` trained from scratch for as many epochs as fit ``budget_s`` CPU
-    seconds (the first, timed epoch counts); the network, its epochs and its CPU seconds."""
+    seconds (the first, timed epoch counts), its weights initialised from ``seed``; the network,
+    its epochs and its CPU seconds."""
     x, y = data["train"]
     c, n = x.shape[1], int(data["classes"])
 
     def make() -> torch.nn.Module:
-        torch.manual_seed(0)
+        torch.manual_seed(seed)
         return mobilenet_v2(width, in_channels=c, num_classes=n, stem_stride=1)
 
     t0 = time.process_time()
@@ -95,21 +100,27 @@ def train_family_member(
 
 
 def cached_member(
-    path: Path, width: float, budget_s: float, data: dict, train: dict
+    path: Path, width: float, budget_s: float, data: dict, train: dict, seed: int = 0
 ) -> tuple[torch.nn.Module, int, float]:
     """:func:`train_family_member`, or its network read back from ``path`` (a rerun of the
     scoring trains nothing again; a file made with another budget is not reused)."""
     if path.exists():
         saved = torch.load(path, weights_only=True)
-        if saved["budget_s"] == budget_s:
+        if saved["budget_s"] == budget_s and saved.get("seed", 0) == seed:
             x, _ = data["train"]
             net = mobilenet_v2(
                 width, in_channels=x.shape[1], num_classes=int(data["classes"]), stem_stride=1
             )
             net.load_state_dict(saved["state_dict"])
             return net, int(saved["epochs"]), float(saved["cpu_s"])
-    net, epochs, cpu = train_family_member(width, budget_s, data, train)
-    state = {"state_dict": net.state_dict(), "epochs": epochs, "cpu_s": cpu, "budget_s": budget_s}
+    net, epochs, cpu = train_family_member(width, budget_s, data, train, seed)
+    state = {
+        "state_dict": net.state_dict(),
+        "epochs": epochs,
+        "cpu_s": cpu,
+        "budget_s": budget_s,
+        "seed": seed,
+    }
     torch.save(state, path)
     return net, epochs, cpu
 
@@ -143,6 +154,13 @@ def main() -> None:
         help="fine-tune each front member's inherited weights this many epochs on export "
         "(charged to hwnas's CPU time)",
     )
+    ap.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="a replicate: the study's seed (the data split stays the config's) and the family's "
+        "weight initialisation (default: the config's seed, family seed 0)",
+    )
     args = ap.parse_args()
     if not args.config.is_file():
         ap.error(f"--config {args.config}: no such file")
@@ -150,7 +168,13 @@ def main() -> None:
     config = yaml.safe_load(args.config.read_text())
     study = args.work / "study"
     start = time.perf_counter()
-    search_cpu = search(args.config, study)
+    config_path = args.config
+    if args.seed is not None:
+        config["seed"] = args.seed
+        args.work.mkdir(parents=True, exist_ok=True)
+        config_path = args.work / "config.yaml"
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    search_cpu = search(config_path, study)
     members = front_members(study)
     t0 = time.process_time()
     found = []
@@ -175,7 +199,9 @@ def main() -> None:
     family = []
     for w in WIDTHS:
         path = args.work / f"family_{w}.pt"
-        net, epochs, cpu = cached_member(path, w, total / len(WIDTHS), data, train)
+        net, epochs, cpu = cached_member(
+            path, w, total / len(WIDTHS), data, train, 0 if args.seed is None else args.seed
+        )
         family.append((f"MobileNetV2-{w}", f"{epochs} epochs, {cpu:.0f} CPU s", net))
     # Each network at its own input size: a found sub-network's resolution (test images resized
     # as export does), the family's the data's.
@@ -208,6 +234,8 @@ def write(args, rows, hv, ref, dominated, search_cpu, export_cpu, seconds) -> No
     )
     ratio = hv["found"] / hv["family"] if hv["family"] > 0 else math.inf
     finetune = f" --finetune-epochs {args.finetune_epochs}" if args.finetune_epochs else ""
+    if args.seed is not None:
+        finetune += f" --seed {args.seed}"
     n_family = sum(r[0] == "family" for r in rows)
     lines = [
         f"# Found front vs MobileNetV2 width family at equal CPU time ({datetime.date.today()})",

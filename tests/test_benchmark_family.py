@@ -56,6 +56,12 @@ def test_member_trains_within_its_budget(bench: SimpleNamespace) -> None:
     # With a warm-up the timed epoch runs without one, and training outlasts the warm-up.
     _, epochs, _ = bench.fvf.train_family_member(0.35, 0.0, data, {**train, "warmup_epochs": 1})
     assert epochs == 2
+    # A replicate's seed starts the network from other weights; the same seed repeats it.
+    again, _, _ = bench.fvf.train_family_member(0.35, 0.0, data, train)
+    other, _, _ = bench.fvf.train_family_member(0.35, 0.0, data, train, seed=1)
+    first = next(net.parameters())
+    assert torch.equal(first, next(again.parameters()))
+    assert not torch.equal(first, next(other.parameters()))
 
 
 def test_compare_hand_computed(bench: SimpleNamespace) -> None:
