@@ -6,7 +6,9 @@ with :func:`hwnas.hardware.noise.noise_floor` (second pass in reverse order): bo
 process (in-process floor), and each pass in a fresh process (separate-process floor: what a later
 study, or a prediction checked against a fresh measurement, meets). The rank agreement compares
 each network's eager and ONNX Runtime medians (first separate-process passes). Run on a quiet
-machine; the figures are this machine's.
+machine; the figures are this machine's. ``--batches`` and ``--threads`` give a floor per batch
+size and intra-op thread count (``all``: every core), the settings that have metric names of
+their own (``latency_ms@local-b8-t2``).
 
 Usage::
 
@@ -16,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -45,9 +48,23 @@ def main(argv: list[str] | None = None) -> int:
         "--timings", nargs="+", default=["blocks"], choices=["blocks", "interleaved", "round-robin"]
     )
     p.add_argument("--modes", nargs="+", default=["separate", "one"], choices=["separate", "one"])
+    p.add_argument("--batches", nargs="+", type=int, default=[1], help="batch sizes (part 5)")
+    p.add_argument(
+        "--threads", nargs="+", default=["1"], help="intra-op thread counts, or 'all' (part 5)"
+    )
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/latency_floors.md"))
     raw = sys.argv[1:] if argv is None else argv
     args = p.parse_args(raw)
+    cores = os.cpu_count() or 1
+    threads: list[int] = []
+    for value in args.threads:
+        n = cores if value == "all" else int(value) if value.isdigit() else 0
+        if not 1 <= n <= cores:
+            p.error(f"--threads {value}: give a count in 1..{cores} or 'all'")
+        threads.append(n)
+    if any(b < 1 for b in args.batches):
+        p.error(f"--batches {args.batches}: batch sizes must be at least 1")
+    settings = [(b, n) for b in args.batches for n in threads]
     start = time.perf_counter()
     rows: list[dict[str, object]] = []
     ranks: list[dict[str, object]] = []
@@ -55,22 +72,37 @@ def main(argv: list[str] | None = None) -> int:
         space = create_space(name)
         archs = stratified_sample(space, args.samples, np.random.default_rng(args.seed))
         first: dict[str, list[float]] = {}
-        for backend in args.backends:
-            for timing in args.timings:
-                for mode, separate in MODES:
-                    if mode.split()[0] not in args.modes:
-                        continue
-                    t = time.perf_counter()
-                    out = noise_floor(
-                        space, archs, backend=backend, timing=timing, separate_processes=separate
-                    )
-                    took = time.perf_counter() - t
-                    print(f"{name} {backend} {timing} {mode}: {took:.0f} s", file=sys.stderr)
-                    rows.append(
-                        {"space": name, "backend": backend, "timing": timing, "mode": mode, **out}
-                    )
-                    if separate and timing == "blocks":
-                        first[backend] = out["first_ms"]
+        for backend, timing, (batch, n), (mode, separate) in itertools.product(
+            args.backends, args.timings, settings, MODES
+        ):
+            if mode.split()[0] not in args.modes:
+                continue
+            t = time.perf_counter()
+            out = noise_floor(
+                space,
+                archs,
+                backend=backend,
+                timing=timing,
+                separate_processes=separate,
+                batch=batch,
+                threads=n,
+            )
+            took = time.perf_counter() - t
+            label = f"b{batch}-t{n}"
+            print(f"{name} {backend} {timing} {label} {mode}: {took:.0f} s", file=sys.stderr)
+            rows.append(
+                {
+                    "space": name,
+                    "backend": backend,
+                    "timing": timing,
+                    "batch": batch,
+                    "threads": n,
+                    "mode": mode,
+                    **out,
+                }
+            )
+            if separate and timing == "blocks" and (batch, n) == settings[0]:
+                first[backend] = out["first_ms"]
         if not {"onnxruntime", "torch"} <= set(first):
             continue
         ort, eager = np.array(first["onnxruntime"]), np.array(first["torch"])
@@ -90,17 +122,20 @@ def main(argv: list[str] | None = None) -> int:
         f"## Latency noise floors and eager-vs-ONNX-Runtime ranks ({time.strftime('%Y-%m-%d')})",
         "",
         f"`{command}` on {platform.machine()} with {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}; {total:.0f} s. Batch 1, one thread, wall clock; "
+        f"{platform.python_version()}; {total:.0f} s. Wall clock; batch and threads as in their "
+        "columns; "
         "timing 'blocks': 15 blocks of >= 20 ms per measurement (the defaults); "
         "'interleaved': 150 pairs of ~2 ms mini-blocks, network and reference network.",
         "",
-        "| space | backend | timing | two passes in | within ±5 % | within ±10 % | Spearman "
-        "| median diff. | largest diff. | median CV within a measurement |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "| space | backend | timing | batch | threads | two passes in | within ±5 % "
+        "| within ±10 % | Spearman | median diff. | largest diff. "
+        "| median CV within a measurement |",
+        "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['space']} | {r['backend']} | {r['timing']} | {r['mode']} | "
+            f"| {r['space']} | {r['backend']} | {r['timing']} | {r.get('batch', 1)} "
+            f"| {r.get('threads', 1)} | {r['mode']} | "
             f"{r['within_5pct']:.1%} | {r['within_10pct']:.1%} | {r['spearman']:.3f} | "
             f"{r['median_abs_rel_diff']:.2%} | {r['max_abs_rel_diff']:.1%} | "
             f"{r['median_cv']:.3f} |"
