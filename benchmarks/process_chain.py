@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import platform
 import shlex
@@ -38,51 +37,35 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from hwnas.errors import HwnasError
 from hwnas.hardware.calibrate import stratified_sample
-from hwnas.hardware.noise import agreement
+from hwnas.hardware.measured import DEFAULT_MIN_BLOCK_S, DEFAULT_REPEATS, DEFAULT_WARMUP
+from hwnas.hardware.noise import agreement, passes_in_fresh_process, set_options
 from hwnas.spaces import create_space
 
 KINDS = ("in-process", "separate processes")
 
 
-def _two_passes(conn: Any, space: str, strings: list[str], backend: str, timing: str) -> None:
-    """Child process: time ``strings`` forward, then in reverse; send both lists of medians in
-    the order of ``strings``."""
-    from hwnas.hardware.measured import measure_arch
-    from hwnas.hardware.roundrobin import measure_set
-
-    try:
-        sp = create_space(space)
-        archs = [sp.from_string(s) for s in strings]
-        passes = []
-        for order in (archs, archs[::-1]):
-            if timing == "round-robin":
-                ms = measure_set(sp, order, backend=backend)
-            else:
-                ms = [measure_arch(sp, a, backend=backend, timing=timing) for a in order]
-            passes.append([m.median_ms for m in ms])
-        conn.send(("ok", passes[0], passes[1][::-1]))
-    except Exception as exc:  # sent to the parent, which stops with one line
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-    finally:
-        conn.close()
-
-
 def run_process(space: str, strings: list[str], backend: str, timing: str) -> list[list[float]]:
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_two_passes, args=(child, space, strings, backend, timing))
-    proc.start()
-    child.close()
+    """One fresh process: ``strings`` timed forward, then in reverse; both passes' medians in
+    the order of ``strings``."""
+    sp = create_space(space)
+    archs = [sp.from_string(s) for s in strings]
+    opts = set_options(
+        backend=backend,
+        batch=1,
+        threads=1,
+        warmup=DEFAULT_WARMUP,
+        repeats=DEFAULT_REPEATS,
+        min_block_s=DEFAULT_MIN_BLOCK_S,
+        clock="wall",
+        timing=timing,
+    )
     try:
-        message = parent.recv()
-    except EOFError:
-        raise SystemExit(f"error: the measuring process died (exit code {proc.exitcode})") from None
-    finally:
-        proc.join()
-    if message[0] == "error":
-        raise SystemExit(f"error: the measuring process failed: {message[1]}")
-    return [message[1], message[2]]
+        first, second = passes_in_fresh_process(sp, [archs, archs[::-1]], opts)
+    except (HwnasError, RuntimeError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    return [[m.median_ms for m in first], [m.median_ms for m in second][::-1]]
 
 
 def pair_row(kind: str, k: int, a: list[float], b: list[float]) -> dict[str, Any]:

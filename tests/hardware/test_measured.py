@@ -185,6 +185,19 @@ def test_noise_floor_measures_each_pass_in_a_fresh_process() -> None:
     assert 0.0 <= out["within_10pct"] <= 1.0 and -1.0 <= out["spearman"] <= 1.0
 
 
+def test_several_passes_share_one_fresh_process() -> None:
+    from hwnas.hardware.noise import passes_in_fresh_process, set_options
+
+    space = NB201Space()
+    archs = [space.decode([i, 3, 3, 2, 1, 0]) for i in range(3)]
+    opts = set_options(backend="torch", batch=1, threads=1, warmup=1, repeats=3,
+                       min_block_s=0.002, clock="wall", timing="blocks")  # fmt: skip
+    seen: list[int] = []
+    first, second = passes_in_fresh_process(space, [archs, archs[:2]], opts, progress=seen.append)
+    assert (len(first), len(second)) == (3, 2) and seen == [1, 2, 3, 4, 5]
+    assert min(m.median_ms for m in first + second) > 0
+
+
 def test_a_busy_machine_is_reported_once(
     small_net, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:  # type: ignore[no-untyped-def]

@@ -88,25 +88,39 @@ def measure_pass(
             if progress is not None:
                 progress(len(out))
         return out
+    return passes_in_fresh_process(space, [archs], opts, progress=progress)[0]
+
+
+def passes_in_fresh_process(
+    space: SearchSpace,
+    orders: Sequence[Sequence[Arch]],
+    opts: dict[str, Any],
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> list[list[Measurement]]:
+    """One pass per entry of ``orders``, one after another in one fresh process (``spawn``);
+    ``progress(done)`` counts the measurements over all passes."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    strings = [space.to_string(a) for a in archs]
+    strings = [[space.to_string(a) for a in archs] for archs in orders]
+    total = sum(len(s) for s in strings)
     proc = ctx.Process(
-        target=_pass_in_child,
+        target=_passes_in_child,
         args=(child, space.name, dict(space.options), strings, opts),
         daemon=True,
     )
     proc.start()
     child.close()
-    out = []
+    passes: list[list[Measurement]] = [[] for _ in strings]
+    done = 0
     try:
-        while len(out) < len(strings):
+        while done < total:
             try:
                 message = parent.recv()
             except EOFError:
                 raise RuntimeError(
                     f"the measuring process died (exit code {proc.exitcode}) after "
-                    f"{len(out)} of {len(strings)} networks"
+                    f"{done} of {total} networks"
                 ) from None
             if message[0] == "error":
                 kind, text = message[1], message[2]
@@ -114,31 +128,37 @@ def measure_pass(
                 if isinstance(error, type) and issubclass(error, errors.HwnasError):
                     raise error(text)  # bad input stays one clear line
                 raise RuntimeError(f"the measuring process failed: {kind}: {text}")
-            out.append(Measurement(**message[1]))
+            passes[message[1]].append(Measurement(**message[2]))
+            done += 1
             if progress is not None:
-                progress(len(out))
+                progress(done)
     finally:
         parent.close()
         proc.join(timeout=10)
         if proc.is_alive():
             proc.kill()
-    return out
+    return passes
 
 
-def _pass_in_child(
-    conn: Any, space_name: str, space_options: dict[str, Any], strings: list[str], opts: Any
+def _passes_in_child(
+    conn: Any,
+    space_name: str,
+    space_options: dict[str, Any],
+    strings: list[list[str]],
+    opts: Any,
 ) -> None:  # pragma: no cover - runs in a child process
     from hwnas.spaces import create_space
 
     try:
         space = create_space(space_name, **space_options)
-        if opts.get("timing") in SET_TIMINGS:
-            archs = [space.from_string(s) for s in strings]
-            for m in measure_set(space, archs, **round_robin_options(opts)):
-                conn.send(("ok", m.as_dict()))
-            return
-        for s in strings:
-            conn.send(("ok", measure_arch(space, space.from_string(s), **opts).as_dict()))
+        for p, order in enumerate(strings):
+            archs = [space.from_string(s) for s in order]
+            if opts.get("timing") in SET_TIMINGS:
+                for m in measure_set(space, archs, **round_robin_options(opts)):
+                    conn.send(("ok", p, m.as_dict()))
+                continue
+            for arch in archs:
+                conn.send(("ok", p, measure_arch(space, arch, **opts).as_dict()))
     except Exception as exc:
         conn.send(("error", type(exc).__name__, str(exc)))
     finally:
