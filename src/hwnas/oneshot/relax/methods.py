@@ -119,11 +119,6 @@ class MethodSettings:
             return (self.latency_weight,)
         return (_default_weight(self),)
 
-    @property
-    def derive_into_band(self) -> bool:
-        """Whether derived architectures are moved into the target's cost band."""
-        return self.target is not None and self.derive != "argmax"
-
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["arch_betas"] = list(self.arch_betas)

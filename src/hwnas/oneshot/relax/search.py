@@ -51,7 +51,7 @@ CALIBRATION_IMAGES = 2000  # training images that re-estimate BatchNorm before s
 Progress = Callable[[dict[str, Any]], None]
 
 
-# Derived candidates per ``top_k`` moved into a target's band (see _finish).
+# Derived candidates per ``top_k`` moved into a target's band (see _into_target_band).
 BAND_CANDIDATES = 4
 
 
@@ -255,25 +255,12 @@ def _finish(
     relax = relaxation(space, s)
     choices = relax.slot_choices(space)
     probs = [torch.tensor(p).numpy() for p in state.trajectory[-1]]
-    band = s.derive_into_band and ctx.cost is not None
-    # Moved into the band, distinct alternatives can meet: more are moved, the first top_k
-    # distinct networks kept (fewer when the moves meet on fewer).
+    target = None if s.derive == "argmax" else s.target  # derive: target, the default
+    band = target is not None and ctx.cost is not None
     picks = relax.derive(space, s, probs, s.top_k * (BAND_CANDIDATES if band else 1))
     argmax_cost = None
-    if band and ctx.cost is not None and s.target is not None:
-        slots = relax.cost_slots(space, s)
-        cost = ctx.cost
-
-        def fitted(t: tuple[int, ...]) -> float:
-            return float(cost.predict_ops(slots.names(relax.to_arch(space, s, t))))
-
-        argmax_cost = fitted(tuple(picks[0]))
-        low = (1 - s.target_tolerance) * s.target
-        moved: dict[str, tuple[int, ...]] = {}  # distinct networks, best first
-        for t in picks:
-            pick = into_band(probs, t, fitted, low, s.target)
-            moved.setdefault(space.to_string(relax.to_arch(space, s, pick)), pick)
-        picks = list(moved.values())[: s.top_k]
+    if target is not None and ctx.cost is not None:
+        argmax_cost, picks = _into_target_band(space, s, ctx.cost, probs, picks, target)
     derived = [relax.to_arch(space, s, t) for t in picks]
     archs = [space.to_string(a) for a in derived]
     best_ops = [choices[i][j] for i, j in enumerate(picks[0])]
@@ -312,6 +299,30 @@ class _OnePath(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x, self.sample)
+
+
+def _into_target_band(
+    space: SearchSpace,
+    s: MethodSettings,
+    cost: SlotCost,
+    probs: list[Any],
+    picks: list[tuple[int, ...]],
+    target: float,
+) -> tuple[float, list[tuple[int, ...]]]:
+    """The argmax's fitted cost, and ``picks`` moved into ``[(1 - tolerance) * target, target]``
+    of the fitted cost: the first ``top_k`` distinct networks the moves reach (distinct
+    alternatives can meet, so more are moved than kept)."""
+    relax = relaxation(space, s)
+    slots = relax.cost_slots(space, s)
+
+    def fitted(t: tuple[int, ...]) -> float:
+        return float(cost.predict_ops(slots.names(relax.to_arch(space, s, t))))
+
+    moved: dict[str, tuple[int, ...]] = {}  # distinct networks, best first
+    for t in picks:
+        pick = into_band(probs, t, fitted, (1 - s.target_tolerance) * target, target)
+        moved.setdefault(space.to_string(relax.to_arch(space, s, pick)), pick)
+    return fitted(tuple(picks[0])), list(moved.values())[: s.top_k]
 
 
 def _accuracy(
