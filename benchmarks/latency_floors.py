@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
+from hwnas.errors import ConfigError
 from hwnas.hardware.calibrate import stratified_sample
+from hwnas.hardware.fingerprint import resolve_threads
 from hwnas.hardware.noise import noise_floor
 from hwnas.spaces import create_space
 
@@ -55,13 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/latency_floors.md"))
     raw = sys.argv[1:] if argv is None else argv
     args = p.parse_args(raw)
-    cores = os.cpu_count() or 1
     threads: list[int] = []
     for value in args.threads:
-        n = cores if value == "all" else int(value) if value.isdigit() else 0
-        if not 1 <= n <= cores:
-            p.error(f"--threads {value}: give a count in 1..{cores} or 'all'")
-        threads.append(n)
+        try:
+            threads.append(resolve_threads(value if value == "all" else int(value)))
+        except (ValueError, ConfigError):
+            p.error(f"--threads {value}: give a count in 1..{os.cpu_count()} or 'all'")
+    for name in args.spaces:
+        try:
+            create_space(name)
+        except ConfigError as exc:
+            p.error(str(exc))
     if any(b < 1 for b in args.batches):
         p.error(f"--batches {args.batches}: batch sizes must be at least 1")
     settings = [(b, n) for b in args.batches for n in threads]

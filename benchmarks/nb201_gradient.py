@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from hwnas.data import load_dataset
+from hwnas.errors import HwnasError
 from hwnas.evaluation import EvaluatorContext, create_evaluator
 from hwnas.problem import Objective, Problem
 from hwnas.spaces import NB201Space
@@ -299,7 +300,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     run = {"fidelity": fidelity, "hardware": hardware, "multitrial": multitrial}[args.kind]
-    data = run(args)
+    try:
+        data = run(args)
+    except HwnasError as exc:  # bad options: one line, nothing written
+        raise SystemExit(f"error: {exc}") from None
     data["args"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     data["machine"] = f"{platform.node()} {platform.processor()} torch {torch.__version__}"
     data["date"] = datetime.date.today().isoformat()

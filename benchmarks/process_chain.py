@@ -134,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(raw)
     if args.processes < 3:
         p.error(f"--processes {args.processes}: need at least 3 (two separate-process pairs)")
+    for name in args.spaces:
+        try:
+            create_space(name)
+        except HwnasError as exc:
+            p.error(str(exc))
     if args.samples < 3:
         p.error(f"--samples {args.samples}: need at least 3 networks for a rank correlation")
     start = time.perf_counter()
