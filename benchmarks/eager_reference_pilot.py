@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from hwnas.errors import ConfigError
+from _cli import check_spaces
 from hwnas.hardware.noise import agreement
 from hwnas.spaces import create_space
 
@@ -67,7 +67,6 @@ def child(space_name: str, samples: int, seed: int, passes: int, out: Path) -> N
         torch_calls,
     )
     from hwnas.hardware.roundrobin import CHUNK, DEFAULT_ROUNDS, ROUND_MINI_BLOCK_S, time_rounds
-    from hwnas.spaces import create_space
 
     torch.set_num_threads(1)
     space = create_space(space_name)
@@ -206,14 +205,10 @@ def main() -> int:
         p.error("--out is required: the path of the markdown table (a .json goes beside it)")
     if args.samples < 3 or args.repeats < 1:
         p.error("--samples must be >= 3 and --repeats >= 1")
-    for name in [] if args.child else args.spaces:
-        try:
-            create_space(name)
-        except ConfigError as exc:
-            p.error(str(exc))
     if args.child:
         child(args.child, args.samples, args.seed, args.passes, args.child_out)
         return 0
+    check_spaces(p, args.spaces)
     start = time.perf_counter()
     rows = [r for s in args.spaces for r in run_space(s, args.samples, args.seed, args.repeats)]
     wall = time.perf_counter() - start

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
+from _cli import check_spaces
 from hwnas.errors import ConfigError
 from hwnas.hardware.calibrate import stratified_sample
 from hwnas.hardware.fingerprint import resolve_threads
@@ -63,11 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             threads.append(resolve_threads(value if value == "all" else int(value)))
         except (ValueError, ConfigError):
             p.error(f"--threads {value}: give a count in 1..{os.cpu_count()} or 'all'")
-    for name in args.spaces:
-        try:
-            create_space(name)
-        except ConfigError as exc:
-            p.error(str(exc))
+    check_spaces(p, args.spaces)
     if any(b < 1 for b in args.batches):
         p.error(f"--batches {args.batches}: batch sizes must be at least 1")
     settings = [(b, n) for b in args.batches for n in threads]

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from _cli import check_spaces
 from hwnas.errors import HwnasError
 from hwnas.hardware.calibrate import stratified_sample
 from hwnas.hardware.measured import DEFAULT_MIN_BLOCK_S, DEFAULT_REPEATS, DEFAULT_WARMUP
@@ -134,11 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(raw)
     if args.processes < 3:
         p.error(f"--processes {args.processes}: need at least 3 (two separate-process pairs)")
-    for name in args.spaces:
-        try:
-            create_space(name)
-        except HwnasError as exc:
-            p.error(str(exc))
+    check_spaces(p, args.spaces)
     if args.samples < 3:
         p.error(f"--samples {args.samples}: need at least 3 networks for a rank correlation")
     start = time.perf_counter()
