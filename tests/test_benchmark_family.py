@@ -79,3 +79,35 @@ def test_compare_hand_computed(bench: SimpleNamespace) -> None:
     # family: (-80, 2.0) and (-95, 3.0)
     assert hv["family"] == pytest.approx(1.5 * 1.25 + 15.0 * 0.25)
     assert dominated == 1  # c is dominated by a; d is the most accurate
+
+
+def test_test_correct_matches_evaluate(bench: SimpleNamespace) -> None:
+    from hwnas.training import evaluate
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    x, y = torch.randn(1234, 1, 8, 8), torch.randint(0, 10, (1234,))
+    hits = bench.fvf.test_correct(net, x, y)
+    assert hits.shape == (1234,)
+    assert hits.mean() == pytest.approx(evaluate(net, x, y)[1])
+
+
+def test_bootstrap_ratio_follows_the_test_images(bench: SimpleNamespace) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    family_hits = rng.random((2, 400)) < 0.8
+    # Each found network gets every image its family counterpart gets, and more, at a lower
+    # latency: it dominates on every resample, so every ratio exceeds 1.
+    found_hits = family_hits | (rng.random((2, 400)) < 0.5)
+    hits = np.concatenate([found_hits, family_hits])
+    latency = [1.0, 2.0, 1.5, 3.0]
+    sets = ["found", "found", "family", "family"]
+    rows = [(s, "", "", 100.0 * h.mean(), ms) for s, h, ms in zip(sets, hits, latency)]
+    boot = bench.fvf.bootstrap_ratio(rows, hits, draws=200)
+    assert boot.shape == (200,) and np.all(boot > 1.0)
+    # Identical hits for every network: accuracy ties in every draw, latency alone decides.
+    same = np.repeat(family_hits[:1], 4, axis=0)
+    rows = [(s, "", "", 100.0 * h.mean(), ms) for s, h, ms in zip(sets, same, latency)]
+    boot = bench.fvf.bootstrap_ratio(rows, same, draws=50)
+    assert np.ptp(boot) == pytest.approx(0.0)
