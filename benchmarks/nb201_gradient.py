@@ -80,6 +80,14 @@ def _score(tables: dict[str, Any], arch: str, device: str | None) -> dict[str, f
     return row
 
 
+def _data_spec(args: argparse.Namespace) -> dict[str, Any]:
+    """``--data`` (a dataset name, or ``npz`` with ``--data-path``) at ``--image-size``."""
+    spec: dict[str, Any] = {"name": args.data, "image_size": args.image_size}
+    if args.data_path is not None:
+        spec["path"] = str(args.data_path)
+    return spec
+
+
 def _method_options(args: argparse.Namespace, method: str) -> dict[str, Any]:
     opts: dict[str, Any] = {
         "epochs": args.epochs,
@@ -101,7 +109,7 @@ def _method_options(args: argparse.Namespace, method: str) -> dict[str, Any]:
 
 
 def fidelity(args: argparse.Namespace) -> dict[str, Any]:
-    dataset = load_dataset({"name": args.data, "image_size": args.image_size})
+    dataset = load_dataset(_data_spec(args))
     tables = _tables(None)
     rows = []
     for method in args.methods:
@@ -120,7 +128,7 @@ def fidelity(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def hardware(args: argparse.Namespace) -> dict[str, Any]:
-    dataset = load_dataset({"name": args.data, "image_size": args.image_size})
+    dataset = load_dataset(_data_spec(args))
     tables = _tables(args.device)
     rows = []
     cost = {"source": "table", "device": args.device, "rows": args.rows}
@@ -132,6 +140,8 @@ def hardware(args: argparse.Namespace) -> dict[str, Any]:
             options["target"] = args.target
         if args.derive is not None:
             options["derive"] = args.derive
+        if args.target_cost is not None:
+            options["target_cost"] = args.target_cost
         start = time.perf_counter()
         result = _search(args.method, options, dataset, seed)
         wall = time.perf_counter() - start
@@ -165,8 +175,7 @@ def multitrial(args: argparse.Namespace) -> dict[str, Any]:
     from hwnas.study import Study
 
     sweep = json.loads(args.wall_from.read_text())["rows"]
-    data = {"name": args.data, "image_size": args.image_size}
-    dataset = load_dataset(data)
+    dataset = load_dataset(_data_spec(args))
     space = NB201Space(
         input_size=args.image_size, in_channels=dataset.input_shape[0], channels=args.channels,
         cells=args.cells,
@@ -285,12 +294,21 @@ def main() -> None:
         help="with --target: move the derived cell into the target's band (the default) or "
         "keep the argmax",
     )
+    ap.add_argument(
+        "--target-cost",
+        choices=("expected", "argmax"),
+        default=None,
+        help="with --target: the cost the hinge acts on (default: expected)",
+    )
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--channels", type=int, default=8)
     ap.add_argument("--cells", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--data", default="mnist")
+    ap.add_argument(
+        "--data-path", type=Path, help="the .npz of --data npz (e.g. cluttered_mnist.py's)"
+    )
     ap.add_argument("--image-size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--wall-from", type=Path, help="multitrial: the hardware run's .json")

@@ -166,6 +166,48 @@ def test_a_target_moves_the_derived_cells_into_its_band(digits, flops_cost):
     assert moved.trajectory == plain.trajectory  # the derivation alone differs
 
 
+def _hinge_context(flops_cost, target_cost):
+    """The DARTS loss context on NB201 FLOPs with a target between the probabilities' expected
+    cost and their argmax's: the argmax is every edge's 3x3 convolution, but with little mass."""
+    from types import SimpleNamespace
+
+    params = ArchParams([len(c) for c in flops_cost.choices], generator=torch.Generator())
+    conv = flops_cost.choices[0].index("nor_conv_3x3")
+    with torch.no_grad():
+        for a in params.alpha:
+            a.fill_(0.0)
+            a[conv] = 0.05
+    chosen = {} if target_cost is None else {"target_cost": target_cost}
+    s = _settings("darts", cost={"source": "flops"}, target=60.0, **chosen)
+    fields = {"settings": s, "cost": flops_cost, "params": params, "latency_weight": 0.0,
+              "reference": 60.0}  # fmt: skip
+    return SimpleNamespace(**fields, cost_weights=list), params
+
+
+@pytest.mark.parametrize("target_cost", [None, "expected", "argmax"])
+def test_the_target_hinge_acts_on_the_chosen_cost(flops_cost, target_cost):
+    from hwnas.oneshot.relax.steps import argmax_cost, hardware_loss
+
+    ctx, params = _hinge_context(flops_cost, target_cost)
+    probs = params.probs()
+    expected = float(flops_cost.expected(probs))
+    top = float(argmax_cost(ctx))
+    assert top == pytest.approx(flops_cost.predict_ops(["nor_conv_3x3"] * 6))
+    assert expected < 60.0 < top
+    ce = torch.tensor(2.0)
+    loss = hardware_loss(ctx, ce, probs)
+    if target_cost == "argmax":  # fires: the derived cell is over the target
+        assert float(loss) == pytest.approx(2.0 + top / 60.0 - 1.0)
+        loss.backward()
+        # Straight-through: the gradient is the expected cost's (over the target).
+        want = [torch.autograd.grad(flops_cost.expected(params.probs()) / 60.0, a)[0]
+                for a in params.alpha]  # fmt: skip
+        for a, g in zip(params.alpha, want):
+            assert torch.allclose(a.grad, g)
+    else:  # the expected cost is under the target: no hinge
+        assert float(loss) == pytest.approx(2.0)
+
+
 def test_binary_gates_give_binaryconnect_gradients():
     gen = torch.Generator().manual_seed(0)
     params = ArchParams([5], generator=gen)
@@ -198,6 +240,12 @@ def test_binary_gates_give_binaryconnect_gradients():
         ("darts", {"derive": "best"}, "derive must be one of target, argmax, got 'best'"),
         ("darts", {"derive": "target"}, "derive: target needs a target"),
         ("darts", {"target_tolerance": 1.5}, "target_tolerance must be a number >= 0.0"),
+        (
+            "darts",
+            {"target": 5.0, "target_cost": "max", "cost": {"source": "flops"}},
+            "target_cost must be one of expected, argmax, got 'max'",
+        ),
+        ("darts", {"target_cost": "argmax"}, "target_cost needs a target"),
     ],
 )
 def test_bad_options_name_the_problem(method, options, text):

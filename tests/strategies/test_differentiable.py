@@ -118,6 +118,7 @@ def test_target_settings_enter_the_search_key_only_with_a_target():
     assert key() == key(derive="argmax") == key(target_tolerance=0.2)
     assert key(target=30.0) != key(target=30.0, derive="argmax")
     assert key(target=30.0) != key(target=30.0, target_tolerance=0.2)
+    assert key(target=30.0) != key(target=30.0, target_cost="argmax")
 
 
 def _full(space):  # type: ignore[no-untyped-def]

@@ -320,7 +320,7 @@ GRADIENT_STRATEGIES: dict[str, type[GradientStrategy]] = {
 
 # Settings added after searches were first stored: left out of the key while unset, so a search
 # finished before them is found again.
-ADDED_SETTINGS = ("resolution", "width")
+ADDED_SETTINGS = ("resolution", "width", "target_cost")
 # Settings that change nothing without a target: left out of the key then.
 TARGET_SETTINGS = ("target_tolerance", "derive")
 

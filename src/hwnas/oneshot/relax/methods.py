@@ -34,7 +34,12 @@ ICLR 2020, section 5 and its code; see ``shared/REFERENCES.md``):
 ``beta`` (``mul#log``) or ``lambda`` (``add#linear``) for proxyless. ``latency_weights`` sweeps it:
 one search per value; the derived architectures of all of them are evaluated together.
 ``target`` (in the cost's unit) makes ``ref`` the target and adds
-``target_weight * relu(E[cost] / target - 1)`` to the loss. With a target, each derived
+``target_weight * relu(C / target - 1)`` to the loss, where ``C`` is the expected cost under the
+architecture probabilities (``target_cost: expected``, the default) or the cost of their argmax
+(``target_cost: argmax``; straight-through: its value is the argmax's cost, its gradient the
+expected cost's). The expected cost stays near the uniform mix's while the argmax moves, so the
+hinge on it may never fire; on the argmax it fires exactly when the network that will be derived
+is over the target. With a target, each derived
 architecture is then moved into the band ``[(1 - target_tolerance) * target, target]`` of the
 fitted cost by the one-slot changes that lose the least log-probability per unit of cost
 (``derive: target``, the default with a target; :func:`~hwnas.oneshot.relax.derive.into_band`):
@@ -66,6 +71,7 @@ from hwnas.registry import closest
 MODES: tuple[str, ...] = ("softmax", "partial", "gumbel_hard", "gumbel_soft", "binary")
 PROXYLESS_FORMS: tuple[str, ...] = ("mul#log", "add#linear")
 DERIVES: tuple[str, ...] = ("target", "argmax")
+TARGET_COSTS: tuple[str, ...] = ("expected", "argmax")
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,7 @@ class MethodSettings:
     target: float | None = None
     target_weight: float = 1.0
     target_tolerance: float = 0.1
+    target_cost: str | None = None  # None: expected
     derive: str | None = None
     cost: dict[str, Any] | None = None
     resolution: int | None = None
@@ -187,6 +194,7 @@ _COMMON = (
     "target",
     "target_weight",
     "target_tolerance",
+    "target_cost",
     "derive",
     "cost",
     "resolution",
@@ -228,7 +236,7 @@ def method_settings(method: str, options: Mapping[str, Any]) -> MethodSettings:
                 f"{method}: cost must be a mapping like {{source: flops}}, got {values['cost']!r}"
             )
         values["cost"] = dict(values["cost"])
-    for key, kind in (("max_w", bool), ("form", str), ("derive", str)):
+    for key, kind in (("max_w", bool), ("form", str), ("derive", str), ("target_cost", str)):
         if key in options and not isinstance(options[key], kind):
             raise ConfigError(f"{method}: {key} must be a {kind.__name__}, got {options[key]!r}")
     s = MethodSettings(method=method, **values)
@@ -322,6 +330,13 @@ def _check(s: MethodSettings) -> None:
         raise ConfigError(
             f"{s.method}: derive must be one of {', '.join(DERIVES)}, got {s.derive!r}"
         )
+    if s.target_cost is not None and s.target_cost not in TARGET_COSTS:
+        raise ConfigError(
+            f"{s.method}: target_cost must be one of {', '.join(TARGET_COSTS)}, "
+            f"got {s.target_cost!r}"
+        )
+    if s.target_cost is not None and s.target is None:
+        raise ConfigError(f"{s.method}: target_cost needs a target (in the cost's unit)")
     if s.derive == "target" and s.target is None:
         raise ConfigError(
             f"{s.method}: derive: target needs a target (in the cost's unit, e.g. target: 15)"

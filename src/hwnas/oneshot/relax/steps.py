@@ -74,8 +74,20 @@ def hardware_loss(ctx: StepContext, ce: torch.Tensor, weights: list[torch.Tensor
     else:
         loss = ce + lw * expected / ctx.reference
     if s.target is not None:
-        loss = loss + s.target_weight * torch.relu(expected / s.target - 1.0)
+        at = expected if s.target_cost in (None, "expected") else argmax_cost(ctx)
+        loss = loss + s.target_weight * torch.relu(at / s.target - 1.0)
     return loss
+
+
+def argmax_cost(ctx: StepContext) -> torch.Tensor:
+    """The cost of the architecture probabilities' argmax, straight-through: the value is the
+    argmax network's cost, the gradient that of the expected cost at the probabilities."""
+    assert ctx.cost is not None
+    hard = []
+    for p in ctx.params.probs():
+        one_hot = torch.zeros_like(p).scatter_(-1, p.argmax(-1, keepdim=True), 1.0)
+        hard.append(one_hot + p - p.detach())
+    return ctx.cost.expected(ctx.cost_weights(hard))
 
 
 def _ce(
