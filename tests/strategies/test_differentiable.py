@@ -16,7 +16,9 @@ from hwnas import Objective, Study, create_space, create_strategy
 from hwnas.cli import main
 from hwnas.data import load_dataset
 from hwnas.errors import ConfigError
+from hwnas.evaluation.base import Evaluator
 from hwnas.problem import Problem
+from hwnas.spaces import NB201Space
 from hwnas.testing import CheapMetric
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -192,3 +194,46 @@ def test_bad_configs_fail_with_one_line(capsys, tmp_path, synthetic_nb201_dir, c
     err = capsys.readouterr().err.strip()
     assert text in err and len(err.splitlines()) == 1 and err.startswith("error:")
     assert not (tmp_path / "out").exists()
+
+
+class _Skewed(Evaluator):
+    """Raspberry Pi 4 latency of the synthetic table, 1.5x what the table (and so the search's
+    fitted cost) says: a device the cost model misses."""
+
+    def __init__(self, frame: pd.DataFrame, factor: float) -> None:
+        self.ms = dict(zip(frame["arch"], frame["latency_ms@raspi4"] * factor))
+
+    def metrics(self) -> tuple[str, ...]:
+        return ("latency_ms@raspi4",)
+
+    def evaluate(self, arch):  # type: ignore[no-untyped-def]
+        return {"latency_ms@raspi4": float(self.ms[NB201Space().to_string(arch)])}
+
+
+@pytest.mark.parametrize("repairs", [0, 2])
+def test_a_measured_miss_of_the_target_is_repaired(synthetic_nb201_dir, synthetic_frame, repairs):
+    space = create_space("nb201")
+    cost = {"source": "table", "device": "raspi4", "rows": 200}
+    options = {**TOY, "cost": cost, "target": 20.0, "target_repairs": repairs}
+    strategy = create_strategy("darts", **options)
+    strategy.attach(load_dataset({"name": "digits"}), data_dir=synthetic_nb201_dir)
+    study = Study(
+        space=space,
+        evaluators=[_Skewed(synthetic_frame, 1.5)],
+        objectives=[Objective("latency_ms@raspi4", "minimize")],
+        strategy=strategy,
+        seed=0,
+    )
+    study.optimize(budget=5)
+    measured = [t.metrics["latency_ms@raspi4"] for t in study.trials]
+    derived = strategy.result.runs[0]
+    assert study.trials[0].arch == derived.archs[0]
+    assert 18.0 <= derived.metrics["derived_cost"] <= 20.0  # in the band of the fitted cost
+    assert measured[0] > 20.0 * 1.3  # ... and 1.5x that on the device
+    if repairs == 0:
+        assert len(study.trials) == 1 and strategy.repairs == 0
+        return
+    # Moved again by the measured error, proposed next: the repaired cell lands in the band.
+    assert strategy.repairs >= 1 and len(study.trials) == 1 + strategy.repairs
+    assert 18.0 <= measured[-1] <= 20.0 * 1.1, measured
+    assert strategy.diagnostics()["measured repairs into the target's band"] == strategy.repairs

@@ -77,6 +77,10 @@ class GradientStrategy(Strategy):
         self.result: Any = None
         self._queue: list[str] | None = None
         self._next = 0
+        # derived architecture -> (run index, choices per slot, repairs that led to it, the
+        # (fitted, measured) cost of the one it was repaired from)
+        self._origin: dict[str, tuple[int, tuple[int, ...], int, tuple[float, float] | None]] = {}
+        self.repairs = 0
 
     def make_settings(self, options: dict[str, Any]) -> Any:
         """The method's checked settings from the strategy's options."""
@@ -111,6 +115,7 @@ class GradientStrategy(Strategy):
         self.check_space()
         self.seed = int(self.rng.integers(_SEED_LIMIT))
         self._queue, self._next = None, 0
+        self._origin, self.repairs = {}, 0
 
     def check_space(self) -> None:
         """Refuse, before any training, a method whose mode the space's relaxation lacks (e.g.
@@ -216,7 +221,11 @@ class GradientStrategy(Strategy):
     # -- ask / tell ------------------------------------------------------------------------------
     def ask(self) -> Arch:
         if self._queue is None:
-            self._queue = self.prepare().ranked_archs()
+            result = self.prepare()
+            self._queue = result.ranked_archs()
+            for r, run in enumerate(result.runs):
+                for text, pick in zip(run.archs, run.picks):
+                    self._origin.setdefault(text, (r, tuple(pick), 0, None))
         if self._next >= len(self._queue):
             raise SearchExhausted(
                 f"{self.method}: all {len(self._queue)} derived architectures were asked; raise "
@@ -227,12 +236,62 @@ class GradientStrategy(Strategy):
         return self.problem.space.from_string(text)
 
     def tell(self, observation: Observation) -> None:
-        """Gradient methods do not learn from evaluations: the study scores what they derived."""
+        """The search does not learn from evaluations: the study scores what it derived. With a
+        target, a derived architecture whose measured cost lies outside the target's band is
+        moved again, by the model's error there, and proposed next (``target_repairs``; see
+        :func:`hwnas.oneshot.relax.band.repair`)."""
+        s = self.settings
+        origin = self._origin.get(observation.arch_str)
+        if (
+            origin is None
+            or observation.failed
+            or s.target is None
+            or s.derive == "argmax"
+            or origin[2] >= s.target_repairs
+            or self.result is None
+            or self.result.cost is None
+            or self._queue is None
+        ):
+            return
+        measured = observation.metrics.get(self.result.cost["metric"])
+        if measured is None:
+            return
+        from hwnas.oneshot.relax.band import fitted_cost, repair, trajectory_probs
+        from hwnas.oneshot.relax.cost_model import SlotCost
+        from hwnas.oneshot.relax.spaces import relaxation
+
+        space = self.problem.space
+        r, pick, used, previous = origin
+        probs = trajectory_probs(self.result.runs[r].trajectory)
+        cost = SlotCost.from_dict(self.result.cost)
+        moved = repair(space, s, cost, probs, pick, float(measured), previous)
+        if moved is None:
+            return
+        text = space.to_string(relaxation(space, s).to_arch(space, s, moved))
+        if text in self._queue:
+            return
+        self._queue.insert(self._next, text)
+        point = (fitted_cost(space, s, cost, pick), float(measured))
+        self._origin[text] = (r, moved, used + 1, point)
+        self.repairs += 1
+        log.info(
+            "%s: %s measured %.4g %s (band %.4g-%.4g): proposing %s next",
+            self.method, observation.arch_str, measured, self.result.cost.get("unit", ""),
+            (1 - s.target_tolerance) * s.target, s.target, text,
+        )  # fmt: skip
+
+    def derived_from(self, arch_str: str) -> tuple[int, int] | None:
+        """For an architecture this strategy proposed: the index of the run (latency weight)
+        that derived it and the measured repairs that led to it (0: derived by the search)."""
+        origin = self._origin.get(arch_str)
+        return None if origin is None else (origin[0], origin[2])
 
     def diagnostics(self) -> dict[str, float | str]:
         if self.result is None:
             return {}
         out: dict[str, float | str] = {"search wall s": round(self.result.wall_s, 1)}
+        if self.repairs:
+            out["measured repairs into the target's band"] = float(self.repairs)
         for run in self.result.runs:
             free = run.metrics.get("parameter_free_edges")
             if free is not None:
@@ -323,12 +382,15 @@ GRADIENT_STRATEGIES: dict[str, type[GradientStrategy]] = {
 ADDED_SETTINGS = ("resolution", "width", "target_cost")
 # Settings that change nothing without a target: left out of the key then.
 TARGET_SETTINGS = ("target_tolerance", "derive")
+# Settings used after the search (on measured results): never in the key.
+AFTER_SEARCH = ("target_repairs",)
 
 
 def _key_settings(settings: dict[str, Any]) -> dict[str, Any]:
     return {
         k: v
         for k, v in settings.items()
-        if not (k in ADDED_SETTINGS and v is None)
+        if k not in AFTER_SEARCH
+        and not (k in ADDED_SETTINGS and v is None)
         and not (k in TARGET_SETTINGS and settings.get("target") is None)
     }

@@ -45,7 +45,11 @@ fitted cost by the one-slot changes that lose the least log-probability per unit
 (``derive: target``, the default with a target; :func:`~hwnas.oneshot.relax.derive.into_band`):
 the argmax alone tends to overshoot, since the cheapest choices (``none``, skips) gain mass on
 every slot at once. The first ``top_k`` distinct networks the moves reach are kept (fewer when
-they meet). ``derive: argmax`` keeps the papers' argmax.
+they meet). ``derive: argmax`` keeps the papers' argmax. Once the study has measured a moved
+architecture's cost metric (e.g. ``latency_ms@raspi4`` as an objective or constraint) and it lies
+outside the band, the strategy moves it again into the band rescaled by the cost model's error
+there (``measured / fitted``) and proposes the result next, up to ``target_repairs`` times per
+derived architecture (default 2; 0 turns it off; :func:`hwnas.oneshot.relax.band.repair`).
 
 ``channels`` and ``cells`` size NB201's search network (FBNet's and mbv3's macros are fixed).
 ``resolution`` and ``width`` apply to the ``mbv3`` space alone: the input resolution and width
@@ -112,6 +116,7 @@ class MethodSettings:
     target_weight: float = 1.0
     target_tolerance: float = 0.1
     target_cost: str | None = None  # None: expected
+    target_repairs: int = 2
     derive: str | None = None
     cost: dict[str, Any] | None = None
     resolution: int | None = None
@@ -195,6 +200,7 @@ _COMMON = (
     "target_weight",
     "target_tolerance",
     "target_cost",
+    "target_repairs",
     "derive",
     "cost",
     "resolution",
@@ -326,6 +332,7 @@ def _check(s: MethodSettings) -> None:
     if s.target is not None:
         _number(s, "target", 0.0, open_low=True)
     _number(s, "target_tolerance", 0.0, 0.9)
+    _whole(s, "target_repairs", 0)
     if s.derive is not None and s.derive not in DERIVES:
         raise ConfigError(
             f"{s.method}: derive must be one of {', '.join(DERIVES)}, got {s.derive!r}"

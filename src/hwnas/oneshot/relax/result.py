@@ -41,6 +41,8 @@ class SearchRun:
         expected_cost: per epoch, the expected hardware cost under the architecture distribution
             (empty without a cost model).
         metrics: figures of the run (final search accuracy, loss, wall time, ...).
+        picks: per derived architecture, its choice index per slot (empty in results stored
+            before they were kept; a measured repair into a target's band needs them).
     """
 
     label: str
@@ -50,6 +52,7 @@ class SearchRun:
     trajectory: list[list[list[float]]]
     expected_cost: list[float] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    picks: list[list[int]] = field(default_factory=list)
 
 
 @dataclass

@@ -28,8 +28,8 @@ import torch
 from hwnas.data import Dataset
 from hwnas.errors import ConfigError, DataError
 from hwnas.oneshot.relax.arch import ArchParams
+from hwnas.oneshot.relax.band import into_target_band
 from hwnas.oneshot.relax.cost import SlotCost
-from hwnas.oneshot.relax.derive import into_band
 from hwnas.oneshot.relax.formulas import cosine_power_lr, fbnet_tau, gdas_tau
 from hwnas.oneshot.relax.methods import MethodSettings
 from hwnas.oneshot.relax.nb201_net import ArchSample
@@ -51,7 +51,7 @@ CALIBRATION_IMAGES = 2000  # training images that re-estimate BatchNorm before s
 Progress = Callable[[dict[str, Any]], None]
 
 
-# Derived candidates per ``top_k`` moved into a target's band (see _into_target_band).
+# Derived candidates per ``top_k`` moved into a target's band (see band.into_target_band).
 BAND_CANDIDATES = 4
 
 
@@ -255,12 +255,12 @@ def _finish(
     relax = relaxation(space, s)
     choices = relax.slot_choices(space)
     probs = [torch.tensor(p).numpy() for p in state.trajectory[-1]]
-    target = None if s.derive == "argmax" else s.target  # derive: target, the default
-    band = target is not None and ctx.cost is not None
+    # derive: target, the default with a target
+    band = s.derive != "argmax" and s.target is not None and ctx.cost is not None
     picks = relax.derive(space, s, probs, s.top_k * (BAND_CANDIDATES if band else 1))
     argmax_cost = None
-    if target is not None and ctx.cost is not None:
-        argmax_cost, picks = _into_target_band(space, s, ctx.cost, probs, picks, target)
+    if band and ctx.cost is not None:
+        argmax_cost, picks = into_target_band(space, s, ctx.cost, probs, picks)
     derived = [relax.to_arch(space, s, t) for t in picks]
     archs = [space.to_string(a) for a in derived]
     best_ops = [choices[i][j] for i, j in enumerate(picks[0])]
@@ -287,6 +287,7 @@ def _finish(
         slots=list(relax.slot_names),
         choices=[list(c) for c in choices],
         trajectory=state.trajectory,
+        picks=[[int(c) for c in t] for t in picks],
         expected_cost=[] if ctx.cost is None else state.expected,
         metrics=metrics,
     )
@@ -299,30 +300,6 @@ class _OnePath(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x, self.sample)
-
-
-def _into_target_band(
-    space: SearchSpace,
-    s: MethodSettings,
-    cost: SlotCost,
-    probs: list[Any],
-    picks: list[tuple[int, ...]],
-    target: float,
-) -> tuple[float, list[tuple[int, ...]]]:
-    """The argmax's fitted cost, and ``picks`` moved into ``[(1 - tolerance) * target, target]``
-    of the fitted cost: the first ``top_k`` distinct networks the moves reach (distinct
-    alternatives can meet, so more are moved than kept)."""
-    relax = relaxation(space, s)
-    slots = relax.cost_slots(space, s)
-
-    def fitted(t: tuple[int, ...]) -> float:
-        return float(cost.predict_ops(slots.names(relax.to_arch(space, s, t))))
-
-    moved: dict[str, tuple[int, ...]] = {}  # distinct networks, best first
-    for t in picks:
-        pick = into_band(probs, t, fitted, (1 - s.target_tolerance) * target, target)
-        moved.setdefault(space.to_string(relax.to_arch(space, s, pick)), pick)
-    return fitted(tuple(picks[0])), list(moved.values())[: s.top_k]
 
 
 def _accuracy(
