@@ -93,6 +93,30 @@ def bootstrap_ratio(
     return ratios
 
 
+def pooled_bootstrap(
+    replicates: list[tuple[list[tuple], np.ndarray]], draws: int = 2000, seed: int = 0
+) -> np.ndarray:
+    """The mean hypervolume ratio over replicates scored on the same test images, over
+    ``draws`` resamples of those images (one resample per draw, applied to every replicate:
+    ``replicates`` holds per replicate its ``rows`` and per-image hits, rows x images). Per
+    draw: the mean of the replicates' ratios."""
+    sizes = {hits.shape[1] for _, hits in replicates}
+    if len(sizes) != 1:
+        raise ValueError(f"replicates scored on different test sets: {sorted(sizes)} images")
+    n = sizes.pop()
+    rng = np.random.default_rng(seed)
+    means = np.empty(draws)
+    for d in range(draws):
+        pick = rng.integers(0, n, n)
+        ratios = []
+        for rows, hits in replicates:
+            acc = 100.0 * hits[:, pick].mean(axis=1)
+            hv, _, _ = compare([(r[0], r[1], r[2], a, r[4]) for r, a in zip(rows, acc)])
+            ratios.append(hv["found"] / hv["family"] if hv["family"] > 0 else math.inf)
+        means[d] = float(np.mean(ratios))
+    return means
+
+
 def train_family_member(
     width: float,
     budget_s: float,

@@ -111,3 +111,26 @@ def test_bootstrap_ratio_follows_the_test_images(bench: SimpleNamespace) -> None
     rows = [(s, "", "", 100.0 * h.mean(), ms) for s, h, ms in zip(sets, same, latency)]
     boot = bench.fvf.bootstrap_ratio(rows, same, draws=50)
     assert np.ptp(boot) == pytest.approx(0.0)
+
+
+def test_pooled_bootstrap_resamples_the_shared_images_once_per_draw(bench: SimpleNamespace) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    sets = ["found", "found", "family", "family"]
+    latency = [1.0, 2.0, 1.5, 3.0]
+    replicates = []
+    for _ in range(2):
+        hits = rng.random((4, 300)) < 0.85
+        rows = [(s, "", "", 100.0 * h.mean(), ms) for s, h, ms in zip(sets, hits, latency)]
+        replicates.append((rows, hits))
+    # One replicate: the same draws as its own bootstrap.
+    alone = bench.fvf.pooled_bootstrap(replicates[:1], draws=100)
+    assert np.array_equal(alone, bench.fvf.bootstrap_ratio(*replicates[0], draws=100))
+    # Two: per draw, the mean of both ratios under the same resample of the images.
+    both = bench.fvf.pooled_bootstrap(replicates, draws=100)
+    other = bench.fvf.bootstrap_ratio(*replicates[1], draws=100)
+    assert both == pytest.approx((alone + other) / 2)
+    short = (replicates[1][0], replicates[1][1][:, :200])
+    with pytest.raises(ValueError, match=r"different test sets: \[200, 300\] images"):
+        bench.fvf.pooled_bootstrap([replicates[0], short], draws=5)
