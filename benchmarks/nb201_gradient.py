@@ -269,6 +269,14 @@ def _table_ranges(tables: dict[str, Any], device: str) -> tuple[tuple[float, flo
     return (min(accs), max(accs)), (min(lats), max(lats))
 
 
+def _groups(rows: list[dict[str, Any]], key: str) -> dict[Any, list[dict[str, Any]]]:
+    """``rows`` by their value of ``key``, in first-seen order."""
+    out: dict[Any, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(r[key], []).append(r)
+    return out
+
+
 def _table_md(kind: str, rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     def ms(values: list[float]) -> str:
         return f"{np.mean(values):.2f} ± {np.std(values):.2f}"
@@ -278,8 +286,7 @@ def _table_md(kind: str, rows: list[dict[str, Any]], args: argparse.Namespace) -
         lines.append("| method | CIFAR-10 | CIFAR-100 | ImageNet16-120 | parameter-free edges "
                      "| wall s | cells (per seed) |")  # fmt: skip
         lines.append("|---|---|---|---|---|---|---|")
-        for method in args.methods:
-            rs = [r for r in rows if r["method"] == method]
+        for method, rs in _groups(rows, "method").items():
             cells = " ".join(f"`{r['arch']}`" for r in rs)
             lines.append(
                 f"| {method} | {ms([r['cifar10'] for r in rs])} | {ms([r['cifar100'] for r in rs])}"
@@ -301,8 +308,7 @@ def _table_md(kind: str, rows: list[dict[str, Any]], args: argparse.Namespace) -
         lines.append("| latency weight | table latency ms | derived cost (fit) ms | CIFAR-10 "
                      f"| per seed latency{extra} |")  # fmt: skip
         lines.append("|---|---|---|---|---|" + ("---|---|" if moved else ""))
-        for label in dict.fromkeys(r["label"] for r in rows):
-            rs = [r for r in rows if r["label"] == label]
+        for label, rs in _groups(rows, "label").items():
             per = ", ".join(f"{r['latency_ms']:.2f}" for r in rs)
             cells = ""
             if moved:
@@ -316,8 +322,7 @@ def _table_md(kind: str, rows: list[dict[str, Any]], args: argparse.Namespace) -
         if any("chain" in r for r in rows):
             lines += ["", "| latency weight | cells measured per seed | after the repairs: table "
                       "latency ms (per seed) | CIFAR-10 |", "|---|---|---|---|"]  # fmt: skip
-            for label in dict.fromkeys(r["label"] for r in rows):
-                rs = [r for r in rows if r["label"] == label]
+            for label, rs in _groups(rows, "label").items():
                 per = ", ".join(f"{r['final_latency_ms']:.2f}" for r in rs)
                 lines.append(
                     f"| {label} | {', '.join(str(r['measurements']) for r in rs)} | "
