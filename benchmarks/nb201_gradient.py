@@ -163,13 +163,42 @@ def hardware(args: argparse.Namespace) -> dict[str, Any]:
                            argmax_latency_ms=scored["latency_ms"],
                            argmax_cifar10=scored["cifar10"])  # fmt: skip
             if chains is not None:  # the cells measured in turn: derived, then repaired
-                final = _score(tables, chains[r][-1], args.device)
-                row.update(chain=chains[r], measurements=len(chains[r]),
-                           final_arch=chains[r][-1], final_latency_ms=final["latency_ms"],
-                           final_cifar10=final["cifar10"])  # fmt: skip
+                row["chain"] = chains[r]
+                _add_kept(row, tables, args)
             rows.append(row)
             print(json.dumps(row), flush=True)
     return {"rows": rows}
+
+
+def _add_kept(row: dict[str, Any], tables: Any, args: argparse.Namespace) -> None:
+    """The row's chain of measured cells scored, and the cell kept for the target (the
+    strategy's rule, :func:`hwnas.oneshot.relax.band.choose`, on the table latencies the
+    study measured): ``final_*`` the last cell measured, ``kept_*`` the kept one."""
+    from hwnas.oneshot.relax.band import choose
+
+    scored = [_score(tables, a, args.device) for a in row["chain"]]
+    kept = choose([(a, s["latency_ms"]) for a, s in zip(row["chain"], scored)],
+                  0.9 * args.target, args.target)  # fmt: skip
+    row.update(measurements=len(row["chain"]),
+               chain_latency_ms=[s["latency_ms"] for s in scored],
+               chain_cifar10=[s["cifar10"] for s in scored],
+               final_arch=row["chain"][-1], final_latency_ms=scored[-1]["latency_ms"],
+               final_cifar10=scored[-1]["cifar10"], kept_arch=kept,
+               kept_latency_ms=scored[row["chain"].index(kept)]["latency_ms"],
+               kept_cifar10=scored[row["chain"].index(kept)]["cifar10"])  # fmt: skip
+
+
+def rescore(args: argparse.Namespace) -> dict[str, Any]:
+    """A stored ``hardware --repairs`` run's chains scored again (table lookups only)."""
+    data = json.loads(args.from_json.read_text())
+    stored = argparse.Namespace(**data["args"])
+    tables = _tables(stored.device)
+    for row in data["rows"]:
+        if "chain" in row:
+            _add_kept(row, tables, stored)
+    args.kind = "hardware"  # its tables
+    data["rescored"] = datetime.date.today().isoformat()
+    return data
 
 
 def _search_and_repair(
@@ -320,21 +349,29 @@ def _table_md(kind: str, rows: list[dict[str, Any]], args: argparse.Namespace) -
                 f"| {per} |{cells}"
             )
         if any("chain" in r for r in rows):
-            lines += ["", "| latency weight | cells measured per seed | after the repairs: table "
-                      "latency ms (per seed) | CIFAR-10 |", "|---|---|---|---|"]  # fmt: skip
+            lines += ["", "| latency weight | seed | measured cells: table latency ms / CIFAR-10 "
+                      "% | kept for the target |", "|---|---|---|---|"]  # fmt: skip
+            for r in rows:
+                chain = " -> ".join(f"{ms_:.2f} / {acc:.1f}" for ms_, acc
+                                    in zip(r["chain_latency_ms"], r["chain_cifar10"]))  # fmt: skip
+                lines.append(f"| {r['label']} | {r['seed']} | {chain} | "
+                             f"{r['kept_latency_ms']:.2f} / {r['kept_cifar10']:.1f} |")  # fmt: skip
+            lines += ["", "| latency weight | last measured: table latency ms | CIFAR-10 | kept: "
+                      "table latency ms | CIFAR-10 |", "|---|---|---|---|---|"]  # fmt: skip
             for label, rs in _groups(rows, "label").items():
-                per = ", ".join(f"{r['final_latency_ms']:.2f}" for r in rs)
                 lines.append(
-                    f"| {label} | {', '.join(str(r['measurements']) for r in rs)} | "
-                    f"{ms([r['final_latency_ms'] for r in rs])} ({per}) | "
-                    f"{ms([r['final_cifar10'] for r in rs])} |"
+                    f"| {label} | {ms([r['final_latency_ms'] for r in rs])} | "
+                    f"{ms([r['final_cifar10'] for r in rs])} | "
+                    f"{ms([r['kept_latency_ms'] for r in rs])} | "
+                    f"{ms([r['kept_cifar10'] for r in rs])} |"
                 )
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("kind", choices=("fidelity", "hardware", "multitrial"))
+    ap.add_argument("kind", choices=("fidelity", "hardware", "multitrial", "rescore"))
+    ap.add_argument("--from-json", type=Path, help="rescore: a hardware --repairs run's .json")
     ap.add_argument("--methods", nargs="+", default=list(METHODS))
     ap.add_argument("--method", default="proxyless")
     ap.add_argument("--device", default="raspi4")
@@ -378,15 +415,22 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    run = {"fidelity": fidelity, "hardware": hardware, "multitrial": multitrial}[args.kind]
+    kinds = {"fidelity": fidelity, "hardware": hardware, "multitrial": multitrial,
+             "rescore": rescore}  # fmt: skip
+    run = kinds[args.kind]
     try:
         data = run(args)
     except HwnasError as exc:  # bad options: one line, nothing written
         raise SystemExit(f"error: {exc}") from None
-    data["args"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    data["machine"] = f"{platform.node()} {platform.processor()} torch {torch.__version__}"
-    data["date"] = datetime.date.today().isoformat()
-    data["wall_s"] = time.perf_counter() - start
+    # A rescored run keeps its own arguments, machine, date and wall time.
+    data.setdefault(
+        "args", {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    )
+    data.setdefault(
+        "machine", f"{platform.node()} {platform.processor()} torch {torch.__version__}"
+    )
+    data.setdefault("date", datetime.date.today().isoformat())
+    data.setdefault("wall_s", time.perf_counter() - start)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(data, indent=1))
     md = _table_md(args.kind, data["rows"], args)

@@ -92,3 +92,13 @@ def test_a_secant_that_does_not_rise_falls_back_to_the_models_error():
     alone = repair(SPACE, SETTINGS, COST, PROBS, START, measured)
     for previous in [(20.0, 30.0), (18.0, 10.0)]:  # falling; the same fitted cost
         assert repair(SPACE, SETTINGS, COST, PROBS, START, measured, previous) == alone
+
+
+def test_choose_keeps_the_band_then_the_costliest_under_then_the_cheapest_over():
+    from hwnas.oneshot.relax.band import choose
+
+    assert choose([("a", 21.0), ("b", 18.5), ("c", 12.0), ("d", 19.0)], 18.0, 20.0) == "d"
+    assert choose([("a", 21.0), ("b", 12.0), ("c", 16.0), ("d", 30.0)], 18.0, 20.0) == "c"
+    assert choose([("a", 25.0), ("b", 21.0), ("c", 30.0)], 18.0, 20.0) == "b"
+    with pytest.raises(ValueError, match="at least one"):
+        choose([], 18.0, 20.0)

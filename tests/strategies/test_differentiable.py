@@ -230,10 +230,13 @@ def test_a_measured_miss_of_the_target_is_repaired(synthetic_nb201_dir, syntheti
     assert study.trials[0].arch == derived.archs[0]
     assert 18.0 <= derived.metrics["derived_cost"] <= 20.0  # in the band of the fitted cost
     assert measured[0] > 20.0 * 1.3  # ... and 1.5x that on the device
+    kept = strategy.diagnostics()["latency_weight=0.1: kept for the target"]
     if repairs == 0:
         assert len(study.trials) == 1 and strategy.repairs == 0
+        assert kept == study.trials[0].arch  # over the band, and alone
         return
     # Moved again by the measured error, proposed next: the repaired cell lands in the band.
     assert strategy.repairs >= 1 and len(study.trials) == 1 + strategy.repairs
     assert 18.0 <= measured[-1] <= 20.0 * 1.1, measured
     assert strategy.diagnostics()["measured repairs into the target's band"] == strategy.repairs
+    assert kept == study.trials[-1].arch  # the repaired cell, in the band

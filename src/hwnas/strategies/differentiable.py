@@ -80,6 +80,7 @@ class GradientStrategy(Strategy):
         # derived architecture -> (run index, choices per slot, repairs that led to it, the
         # (fitted, measured) cost of the one it was repaired from)
         self._origin: dict[str, tuple[int, tuple[int, ...], int, tuple[float, float] | None]] = {}
+        self._measured: dict[str, float] = {}  # derived or repaired architecture -> its cost
         self.repairs = 0
 
     def make_settings(self, options: dict[str, Any]) -> Any:
@@ -115,7 +116,7 @@ class GradientStrategy(Strategy):
         self.check_space()
         self.seed = int(self.rng.integers(_SEED_LIMIT))
         self._queue, self._next = None, 0
-        self._origin, self.repairs = {}, 0
+        self._origin, self._measured, self.repairs = {}, {}, 0
 
     def check_space(self) -> None:
         """Refuse, before any training, a method whose mode the space's relaxation lacks (e.g.
@@ -247,7 +248,6 @@ class GradientStrategy(Strategy):
             or observation.failed
             or s.target is None
             or s.derive == "argmax"
-            or origin[2] >= s.target_repairs
             or self.result is None
             or self.result.cost is None
             or self._queue is None
@@ -255,6 +255,9 @@ class GradientStrategy(Strategy):
             return
         measured = observation.metrics.get(self.result.cost["metric"])
         if measured is None:
+            return
+        self._measured[observation.arch_str] = float(measured)
+        if origin[2] >= s.target_repairs:
             return
         from hwnas.oneshot.relax.band import fitted_cost, repair, trajectory_probs
         from hwnas.oneshot.relax.cost_model import SlotCost
@@ -286,12 +289,30 @@ class GradientStrategy(Strategy):
         origin = self._origin.get(arch_str)
         return None if origin is None else (origin[0], origin[2])
 
+    def chosen(self) -> dict[str, str]:
+        """With a target, per run label: of the derived and repaired architectures measured so
+        far, the one to keep (:func:`hwnas.oneshot.relax.band.choose`: the last in the band,
+        else the costliest under it, else the cheapest over it)."""
+        if self.result is None or self.settings.target is None:
+            return {}
+        from hwnas.oneshot.relax.band import band, choose
+
+        low, high = band(self.settings)
+        out = {}
+        for r, run in enumerate(self.result.runs):
+            points = [(a, c) for a, c in self._measured.items() if self._origin[a][0] == r]
+            if points:
+                out[run.label] = choose(points, low, high)
+        return out
+
     def diagnostics(self) -> dict[str, float | str]:
         if self.result is None:
             return {}
         out: dict[str, float | str] = {"search wall s": round(self.result.wall_s, 1)}
         if self.repairs:
             out["measured repairs into the target's band"] = float(self.repairs)
+        for label, arch in self.chosen().items():
+            out[f"{label}: kept for the target"] = arch
         for run in self.result.runs:
             free = run.metrics.get("parameter_free_edges")
             if free is not None:

@@ -108,6 +108,22 @@ def repair(
     return None if moved == tuple(int(c) for c in pick) else moved
 
 
+def choose(measured: Sequence[tuple[str, float]], low: float, high: float) -> str:
+    """Of the architectures a derived one led to (``(arch, measured cost)``, in the order
+    measured), the one to keep: the last one in the band ``[low, high]``; else the costliest
+    one under it; else the cheapest one over it. Cost alone decides: what lies under the
+    target meets it, and under that, more cost buys more network."""
+    if not measured:
+        raise ValueError("choose() needs at least one measured architecture")
+    inside = [a for a, c in measured if low <= c <= high]
+    if inside:
+        return inside[-1]
+    under = [(c, a) for a, c in measured if c < low]
+    if under:
+        return max(under, key=lambda item: item[0])[1]
+    return min(((c, a) for a, c in measured), key=lambda item: item[0])[1]
+
+
 def trajectory_probs(trajectory: Sequence[Sequence[Sequence[float]]]) -> list[np.ndarray]:
     """The final architecture probabilities per slot of a stored trajectory."""
     return [np.asarray(p, dtype=float) for p in trajectory[-1]]
