@@ -58,7 +58,8 @@ class GradientStrategy(Strategy):
     """A differentiable search run once, then asked for its derived architectures in order.
 
     Options: the method's (see :func:`hwnas.oneshot.relax.methods.method_settings`), e.g.
-    ``epochs``, ``channels``, ``cells``, ``top_k``, ``cost``, ``latency_weight(s)``, ``target``,
+    ``epochs``, ``channels``, ``cells``, ``top_k``, ``cost``, ``latency_weight(s)``, ``target``
+    (with ``target_repairs``: measured misses of the target's band moved again, see :meth:`tell`),
     and on mbv3 ``resolution`` and ``width``.
     """
 
