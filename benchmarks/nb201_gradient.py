@@ -163,6 +163,9 @@ def hardware(args: argparse.Namespace) -> dict[str, Any]:
                            argmax_latency_ms=scored["latency_ms"],
                            argmax_cifar10=scored["cifar10"])  # fmt: skip
             if chains is not None:  # the cells measured in turn: derived, then repaired
+                # What a repair needs, kept so that repair rules can be compared offline.
+                row.update(probs=run.trajectory[-1], pick=run.picks[0] if run.picks else None,
+                           cost_model=result.cost)  # fmt: skip
                 row["chain"] = chains[r]
                 _add_kept(row, tables, args)
             rows.append(row)
