@@ -294,7 +294,7 @@ class GradientStrategy(Strategy):
         """With a target, per run label: of the derived and repaired architectures measured so
         far, the one to keep (:func:`hwnas.oneshot.relax.band.choose`: the last in the band,
         else the costliest under it, else the cheapest over it)."""
-        if self.result is None or self.settings.target is None:
+        if self.result is None or not self._measured:  # measured only with a target
             return {}
         from hwnas.oneshot.relax.band import band, choose
 
