@@ -128,7 +128,7 @@ def test_eager_round_robin_stores_both_references(
 
     monkeypatch.setattr(reference, "REFERENCE_SECONDS", 0.3)
     monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path))
-    space = create_space("nb201", channels=4, cells=1)
+    space = create_space("nb201", channels=16, cells=1)
     convs = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|" + (
         "nor_conv_3x3~2|"
     )
