@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 
 from hwnas.data import load_dataset
 from hwnas.errors import HwnasError
@@ -93,10 +94,11 @@ def _method_options(args: argparse.Namespace, method: str) -> dict[str, Any]:
         "epochs": args.epochs,
         "channels": args.channels,
         "cells": args.cells,
-        "batch_size": args.batch_size,
         "top_k": 1,
     }
     name = method.partition("-")[0]
+    if args.batch_size is not None:
+        opts["batch_size"] = args.batch_size
     # Warm-ups scaled from the papers' share of the epochs (PC-DARTS 15/50, FBNet 10/90).
     if name == "pc_darts":
         opts["warmup_epochs"] = round(args.epochs * 15 / 50)
@@ -105,7 +107,16 @@ def _method_options(args: argparse.Namespace, method: str) -> dict[str, Any]:
     if name in ("fbnet", "proxyless"):
         opts["cost"] = {"source": "flops"}
         opts["latency_weight"] = 0.0  # accuracy alone: the fidelity run compares the searches
+    opts.update(args.set)
     return opts
+
+
+def _setting(text: str) -> tuple[str, Any]:
+    """``--set KEY=VALUE``: one method option, the value read as YAML (``gradient=sampled``)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--set {text!r}: expected KEY=VALUE, e.g. gradient=all")
+    return key, yaml.safe_load(value)
 
 
 def fidelity(args: argparse.Namespace) -> dict[str, Any]:
@@ -257,7 +268,7 @@ def multitrial(args: argparse.Namespace) -> dict[str, Any]:
         wall = max(r["wall_s"] for r in sweep if r["seed"] == seed)
         ctx = EvaluatorContext(space=space, dataset=dataset, seed=seed)
         train = create_evaluator(
-            "train", ctx, epochs=args.train_epochs, batch_size=args.batch_size,
+            "train", ctx, epochs=args.train_epochs, batch_size=args.batch_size or 64,
             metric="proxy_accuracy",
         )  # fmt: skip
         lat = NB201Benchmark(dataset="cifar10", devices=[args.device], context=ctx)
@@ -405,13 +416,27 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--channels", type=int, default=8)
     ap.add_argument("--cells", type=int, default=1)
-    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="the searches' batch (default: each method's own: 64, PC-DARTS 256); multitrial: "
+        "the train evaluator's (default 64)",
+    )
     ap.add_argument("--data", default="mnist")
     ap.add_argument(
         "--data-path", type=Path, help="the .npz of --data npz (e.g. cluttered_mnist.py's)"
     )
     ap.add_argument("--image-size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--set",
+        type=_setting,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a method option for every search (repeatable), e.g. --set gradient=sampled",
+    )
     ap.add_argument("--wall-from", type=Path, help="multitrial: the hardware run's .json")
     ap.add_argument("--train-epochs", type=int, default=3, help="multitrial: epochs per cell")
     ap.add_argument("--out", type=Path, required=True, help="path stem: writes .json and .md")

@@ -16,7 +16,7 @@ from hwnas.errors import ConfigError
 from hwnas.oneshot.relax.arch import ArchParams, draw
 from hwnas.oneshot.relax.cost import slot_cost_from_spec
 from hwnas.oneshot.relax.derive import into_band, top_k
-from hwnas.oneshot.relax.methods import METHODS, method_settings
+from hwnas.oneshot.relax.methods import GRADIENTS, METHODS, method_settings
 from hwnas.oneshot.relax.search import run_search
 from hwnas.spaces import NB201Space
 
@@ -246,6 +246,8 @@ def test_binary_gates_give_binaryconnect_gradients():
             "target_cost must be one of expected, argmax, got 'max'",
         ),
         ("darts", {"target_cost": "argmax"}, "target_cost needs a target"),
+        ("gdas", {"gradient": "argmax"}, "gradient must be one of all, sampled, got 'argmax'"),
+        ("darts", {"gradient": "all"}, "unknown option 'gradient'"),
     ],
 )
 def test_bad_options_name_the_problem(method, options, text):
@@ -253,6 +255,52 @@ def test_bad_options_name_the_problem(method, options, text):
         method_settings(method, options)
     assert text in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_methods_take_their_released_code_settings():
+    """DARTS on NB201 (Dong & Yang's settings); PC-DARTS its own search code's batch 256, lr 0.1,
+    weight decay 3e-4, architecture lr 6e-4 and 15 frozen epochs."""
+    d, p = method_settings("darts", {}), method_settings("pc_darts", {})
+    assert (d.batch_size, d.lr, d.lr_min, d.weight_decay, d.arch_lr) == (
+        64,
+        0.025,
+        0.001,
+        5e-4,
+        3e-4,
+    )
+    assert (p.batch_size, p.lr, p.lr_min, p.weight_decay) == (256, 0.1, 0.001, 3e-4)
+    assert (p.arch_lr, p.arch_weight_decay, p.warmup_epochs, p.partial_k) == (6e-4, 1e-3, 15, 4)
+    assert method_settings("pc_darts", {"batch_size": 64}).batch_size == 64
+
+
+def test_gdas_gradient_reaches_every_weight_of_a_slot_by_default(digits):
+    """GDAS's released code adds each unsampled choice's weight (value 0) to the edge: the
+    forward is unchanged, and every architecture weight gets a gradient. ``gradient: sampled``
+    reaches only the sampled choice's weight (the straight-through softmax still spreads it)."""
+    from hwnas.oneshot.relax.nb201_net import weighted_sum
+
+    assert method_settings("gdas", {}).gradient == "all"
+    assert method_settings("darts", {}).gradient is None
+    ops = torch.nn.ModuleList([torch.nn.Conv2d(2, 2, 1), torch.nn.Identity(), torch.nn.Identity()])
+    x = torch.randn(3, 2, 4, 4, generator=torch.Generator().manual_seed(0))
+    g = torch.randn(3, 2, 4, 4, generator=torch.Generator().manual_seed(1))
+    grads, outs = {}, {}
+    for flag in (True, False):
+        w = torch.tensor([0.0, 1.0, 0.0], requires_grad=True)
+        out = weighted_sum(ops, x, w, [1], inactive_grad=flag)
+        (out * g).sum().backward()
+        grads[flag], outs[flag] = w.grad, out.detach()
+    assert torch.equal(outs[True], outs[False])
+    assert torch.allclose(grads[True], torch.stack([g.sum(), (g * x).sum(), g.sum()]))
+    assert torch.allclose(grads[False], torch.tensor([0.0, float((g * x).sum()), 0.0]))
+    runs = {}
+    for gradient in GRADIENTS:
+        s = _settings("gdas", gradient=gradient, epochs=1)
+        runs[gradient] = run_search(
+            NB201Space(), digits, s, cost=None, latency_weight=0.0, seed=3, label="x"
+        )
+        assert len(runs[gradient].archs) >= 1
+    assert runs["all"].trajectory[-1] != runs["sampled"].trajectory[-1]
 
 
 def test_result_round_trips(digits, tmp_path):

@@ -123,6 +123,21 @@ def test_target_settings_enter_the_search_key_only_with_a_target():
     assert key(target=30.0) != key(target=30.0, target_cost="argmax")
 
 
+def test_gdas_gradient_form_enters_its_search_key():
+    from hwnas.strategies.differentiable import _key_settings
+
+    def key(method, **options):  # type: ignore[no-untyped-def]
+        strategy = create_strategy(method, **TOY, **options)
+        strategy.attach(load_dataset({"name": "digits"}))
+        strategy.setup(Problem(create_space("nb201"), (Objective("a", "maximize"),)), rng(0))
+        return _key_settings(strategy.settings.to_dict())
+
+    # GDAS always keys on it (its searches stored before it used "sampled"); others never do.
+    assert key("gdas")["gradient"] == "all"
+    assert key("gdas", gradient="sampled")["gradient"] == "sampled"
+    assert "gradient" not in key("darts")
+
+
 def _full(space):  # type: ignore[no-untyped-def]
     return {"ops": [choices[-1] for choices in space.slots]}
 

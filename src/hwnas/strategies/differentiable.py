@@ -401,7 +401,9 @@ GRADIENT_STRATEGIES: dict[str, type[GradientStrategy]] = {
 
 # Settings added after searches were first stored: left out of the key while unset, so a search
 # finished before them is found again.
-ADDED_SETTINGS = ("resolution", "width", "target_cost")
+# (gdas always sets ``gradient``: its stored searches from before it are not found again, since
+# their gradient was the "sampled" one and the default is now "all".)
+ADDED_SETTINGS = ("resolution", "width", "target_cost", "gradient")
 # Settings that change nothing without a target: left out of the key then.
 TARGET_SETTINGS = ("target_tolerance", "derive")
 # Settings used after the search (on measured results): never in the key.

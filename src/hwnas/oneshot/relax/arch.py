@@ -6,7 +6,9 @@ modes (:data:`hwnas.oneshot.relax.methods.MODES`):
 
 * ``softmax`` / ``partial``: every choice, weighted by ``softmax(alpha)`` (DARTS, PC-DARTS;
   sharpDARTS's max-W turns the weights into ``1 - max(w) + w``);
-* ``gumbel_hard``: one choice per slot by Gumbel top-1, straight-through weights (GDAS);
+* ``gumbel_hard``: one choice per slot by Gumbel top-1, straight-through weights (GDAS); with
+  ``inactive_grad`` every weight of a slot gets a gradient (see
+  :class:`~hwnas.oneshot.relax.nb201_net.ArchSample`), else the sampled one's alone;
 * ``gumbel_soft``: every choice, weighted by a Gumbel-softmax sample (FBNet);
 * ``binary``: ProxylessNAS's binarized paths: one choice sampled from ``softmax(alpha)`` for a
   weight step; for an architecture step two distinct choices, one of them active by their
@@ -71,6 +73,7 @@ def draw(
     tau: float = 1.0,
     for_arch: bool = False,
     max_w: bool = False,
+    inactive_grad: bool = False,
 ) -> tuple[ArchSample, list[torch.Tensor]]:
     """One forward's :class:`ArchSample` and the per-slot weights its hardware cost is taken
     over (``softmax(alpha)``; the Gumbel sample itself for ``gumbel_soft``, as FBNet does)."""
@@ -87,7 +90,7 @@ def draw(
             weights.append(w)
             active.append([int(index)])
         if hard:
-            return ArchSample(weights=weights, active=active), probs
+            return ArchSample(weights=weights, active=active, inactive_grad=inactive_grad), probs
         return ArchSample(weights=weights), weights
     if mode == "binary":
         return _binary(params, probs, generator, for_arch), probs

@@ -61,9 +61,13 @@ class MixedLayer(nn.Module):
         self.ops = nn.ModuleList(fbnet_block(op, c_in, c_out, stride) for op in FBNET_BLOCKS)
 
     def forward(
-        self, x: torch.Tensor, weights: torch.Tensor, active: Sequence[int] | None
+        self,
+        x: torch.Tensor,
+        weights: torch.Tensor,
+        active: Sequence[int] | None,
+        inactive_grad: bool = False,
     ) -> torch.Tensor:
-        return weighted_sum(self.ops, x, weights, active)
+        return weighted_sum(self.ops, x, weights, active, inactive_grad)
 
 
 class RelaxedFBNet(nn.Module):
@@ -87,6 +91,6 @@ class RelaxedFBNet(nn.Module):
         out = self.stem(x)
         for i, layer in enumerate(self.layers):
             active = None if sample.active is None else sample.active[i]
-            out = layer(out, sample.weights[i], active)
+            out = layer(out, sample.weights[i], active, sample.inactive_grad)
         out = self.head(out)
         return self.classifier(torch.flatten(self.pool(out), 1))

@@ -76,9 +76,13 @@ class MixedBlock(nn.Module):
         self.ops = nn.ModuleList(candidates)
 
     def forward(
-        self, x: torch.Tensor, weights: torch.Tensor, active: Sequence[int] | None
+        self,
+        x: torch.Tensor,
+        weights: torch.Tensor,
+        active: Sequence[int] | None,
+        inactive_grad: bool = False,
     ) -> torch.Tensor:
-        return weighted_sum(self.ops, x, weights, active)
+        return weighted_sum(self.ops, x, weights, active, inactive_grad)
 
 
 class RelaxedMBV3(nn.Module):
@@ -149,9 +153,13 @@ class RelaxedMBV3(nn.Module):
         for j in range(deepest):
             b = s * MBV3_MAX_DEPTH + j
             active = None if sample.active is None else sample.active[b]
-            x = self.blocks[b](x, sample.weights[b], active)
+            x = self.blocks[b](x, sample.weights[b], active, sample.inactive_grad)
             if j + 1 in MBV3_DEPTHS and MBV3_DEPTHS.index(j + 1) in depths:
                 term = depth_w[MBV3_DEPTHS.index(j + 1)] * x
                 out = term if out is None else out + term
         assert out is not None
+        if sample.inactive_grad and sample.active is not None:
+            for i in range(len(MBV3_DEPTHS)):
+                if i not in depths:
+                    out = out + depth_w[i]
         return out

@@ -11,7 +11,10 @@ ICLR 2020, section 5 and its code; see ``shared/REFERENCES.md``):
   the training data trains the weights, the other half the architecture. ``order: 2`` is the
   unrolled second-order step with the finite-difference Hessian product (eps = 0.01 / ||g||).
 * ``pc_darts`` (Xu et al., ICLR 2020): partial channels K = 4 with channel shuffle, edge
-  normalisation, architecture frozen for the first 15 epochs, architecture lr 6e-4.
+  normalisation, architecture frozen for the first 15 epochs, architecture lr 6e-4; its released
+  search code's batch 256, weights' lr 0.1 (cosine to 0.001) and weight decay 3e-4 (the
+  memory that partial channels save buys the larger batch; hwnas used DARTS's 64 / 0.025 / 5e-4
+  before 2026-12-02).
 * ``sharpdarts`` (Hundt, Jain & Hager, 2019): cosine power annealing of the weights' lr
   (power 2, the released code's default; the paper reports 10) and max-W weighting
   ``1 - max(w) + w``.
@@ -20,7 +23,11 @@ ICLR 2020, section 5 and its code; see ``shared/REFERENCES.md``):
   ``coupling / 2 * ||w - y||^2`` and updated in turn (Gauss-Seidel), first order. The paper's
   ``coupling`` and validation weight were not found in a stored source: 1e-2 and 1.0 are ours.
 * ``gdas`` (Dong & Yang, CVPR 2019): one choice per slot sampled by Gumbel top-1 (straight-through),
-  temperature linear from 10 to 0.1.
+  temperature linear from 10 to 0.1. Only the sampled choice is computed; ``gradient: all`` (the
+  default, as in the released NB201 code's ``forward_gdas``) adds every other choice's weight,
+  whose value is 0, to the slot's output, so that all of a slot's architecture weights get a
+  gradient; ``gradient: sampled`` back-propagates through the sampled choice's weight alone (the
+  code's ``forward_gdas_v1`` variant, and hwnas's only form before 2026-12-02).
 * ``fbnet`` (Wu et al., CVPR 2019): Gumbel-softmax mixture, temperature 5.0 * exp(-0.045 epoch),
   loss ``CE * a * log(LAT) ^ b`` with a = 0.2, b = 0.6, 80/20 split, weights alone for the first
   10 epochs (of 90); architecture Adam lr 1e-2 [UNVERIFIED: from memory of the paper].
@@ -75,6 +82,7 @@ from hwnas.registry import closest
 MODES: tuple[str, ...] = ("softmax", "partial", "gumbel_hard", "gumbel_soft", "binary")
 PROXYLESS_FORMS: tuple[str, ...] = ("mul#log", "add#linear")
 DERIVES: tuple[str, ...] = ("target", "argmax")
+GRADIENTS: tuple[str, ...] = ("all", "sampled")
 TARGET_COSTS: tuple[str, ...] = ("expected", "argmax")
 
 
@@ -106,6 +114,7 @@ class MethodSettings:
     tau_max: float = 10.0
     tau_min: float = 0.1
     tau_decay: float = 0.0
+    gradient: str | None = None  # gdas: "all" or "sampled"; None for the other methods
     coupling: float = 1e-2
     valid_weight: float = 1.0
     form: str = "mul#log"
@@ -152,10 +161,17 @@ def _default_weight(s: MethodSettings) -> float:
 # Per method: its mode and the defaults that differ from MethodSettings' (DARTS on NB201).
 _METHODS: dict[str, dict[str, Any]] = {
     "darts": {"mode": "softmax"},
-    "pc_darts": {"mode": "partial", "arch_lr": 6e-4, "warmup_epochs": 15},
+    "pc_darts": {
+        "mode": "partial",
+        "arch_lr": 6e-4,
+        "warmup_epochs": 15,
+        "batch_size": 256,
+        "lr": 0.1,
+        "weight_decay": 3e-4,
+    },
     "sharpdarts": {"mode": "softmax", "lr_power": 2.0, "max_w": True},
     "rarts": {"mode": "softmax"},
-    "gdas": {"mode": "gumbel_hard", "tau_max": 10.0, "tau_min": 0.1},
+    "gdas": {"mode": "gumbel_hard", "tau_max": 10.0, "tau_min": 0.1, "gradient": "all"},
     "fbnet": {
         "mode": "gumbel_soft",
         "epochs": 90,
@@ -211,7 +227,7 @@ _OWN: dict[str, tuple[str, ...]] = {
     "pc_darts": ("partial_k",),
     "sharpdarts": ("lr_power", "max_w"),
     "rarts": ("coupling", "valid_weight"),
-    "gdas": ("tau_max", "tau_min"),
+    "gdas": ("tau_max", "tau_min", "gradient"),
     "fbnet": ("tau_max", "tau_decay", "a"),
     "proxyless": ("form", "a"),
 }
@@ -242,7 +258,13 @@ def method_settings(method: str, options: Mapping[str, Any]) -> MethodSettings:
                 f"{method}: cost must be a mapping like {{source: flops}}, got {values['cost']!r}"
             )
         values["cost"] = dict(values["cost"])
-    for key, kind in (("max_w", bool), ("form", str), ("derive", str), ("target_cost", str)):
+    for key, kind in (
+        ("max_w", bool),
+        ("form", str),
+        ("derive", str),
+        ("target_cost", str),
+        ("gradient", str),
+    ):
         if key in options and not isinstance(options[key], kind):
             raise ConfigError(f"{method}: {key} must be a {kind.__name__}, got {options[key]!r}")
     s = MethodSettings(method=method, **values)
@@ -336,6 +358,10 @@ def _check(s: MethodSettings) -> None:
     if s.derive is not None and s.derive not in DERIVES:
         raise ConfigError(
             f"{s.method}: derive must be one of {', '.join(DERIVES)}, got {s.derive!r}"
+        )
+    if s.gradient is not None and s.gradient not in GRADIENTS:
+        raise ConfigError(
+            f"{s.method}: gradient must be one of {', '.join(GRADIENTS)}, got {s.gradient!r}"
         )
     if s.target_cost is not None and s.target_cost not in TARGET_COSTS:
         raise ConfigError(

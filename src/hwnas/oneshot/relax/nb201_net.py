@@ -44,11 +44,16 @@ class ArchSample:
         weights: per slot, one weight per choice (a tensor that may carry gradients).
         active: per slot, the choices to compute; None computes every choice.
         edge_norm: per slot, a weight multiplying the edge's output (PC-DARTS); None for 1.
+        inactive_grad: with ``active``, add each inactive choice's weight (a scalar whose value
+            is 0) to the slot's output, so that every weight of the slot gets a gradient (the
+            sum of the output's gradient), not the active ones alone. GDAS's released code
+            does this (Dong & Yang, NB201 code, ``forward_gdas``); the output is unchanged.
     """
 
     weights: Sequence[torch.Tensor]
     active: Sequence[Sequence[int]] | None = None
     edge_norm: Sequence[torch.Tensor] | None = None
+    inactive_grad: bool = False
 
 
 class _Zero(nn.Module):
@@ -78,15 +83,25 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
 
 
 def weighted_sum(
-    ops: nn.ModuleList, x: torch.Tensor, weights: torch.Tensor, active: Sequence[int] | None
+    ops: nn.ModuleList,
+    x: torch.Tensor,
+    weights: torch.Tensor,
+    active: Sequence[int] | None,
+    inactive_grad: bool = False,
 ) -> torch.Tensor:
-    """``sum_j weights[j] * ops[j](x)`` over ``active`` (every op when None): one mixed slot."""
+    """``sum_j weights[j] * ops[j](x)`` over ``active`` (every op when None): one mixed slot.
+    With ``inactive_grad``, plus ``weights[j]`` of every inactive ``j`` (see
+    :class:`ArchSample`)."""
     chosen = range(len(ops)) if active is None else active
     out: torch.Tensor | None = None
     for j in chosen:
         term = weights[j] * ops[j](x)
         out = term if out is None else out + term
     assert out is not None
+    if inactive_grad and active is not None:
+        for j in range(len(ops)):
+            if j not in active:
+                out = out + weights[j]
     return out
 
 
@@ -100,11 +115,15 @@ class MixedEdge(nn.Module):
         self.ops = nn.ModuleList(_search_op(name, width) for name in NB201_OPS)
 
     def forward(
-        self, x: torch.Tensor, weights: torch.Tensor, active: Sequence[int] | None
+        self,
+        x: torch.Tensor,
+        weights: torch.Tensor,
+        active: Sequence[int] | None,
+        inactive_grad: bool = False,
     ) -> torch.Tensor:
         k = self.partial_k
         part = x if k == 1 else x[:, : x.shape[1] // k]
-        out = weighted_sum(self.ops, part, weights, active)
+        out = weighted_sum(self.ops, part, weights, active, inactive_grad)
         if k == 1:
             return out
         return channel_shuffle(torch.cat([out, x[:, x.shape[1] // k :]], dim=1), k)
@@ -123,7 +142,7 @@ class _SearchCell(nn.Module):
                 if t != target:
                     continue
                 active = None if sample.active is None else sample.active[i]
-                out = self.edges[i](nodes[src], sample.weights[i], active)
+                out = self.edges[i](nodes[src], sample.weights[i], active, sample.inactive_grad)
                 if sample.edge_norm is not None:
                     out = sample.edge_norm[i] * out
                 total = out if total is None else total + out

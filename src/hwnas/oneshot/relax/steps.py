@@ -53,6 +53,7 @@ class StepContext:
             tau=self.tau,
             for_arch=for_arch,
             max_w=s.max_w,
+            inactive_grad=s.gradient == "all",
         )
 
 
@@ -218,6 +219,7 @@ def _detached(sample: object) -> object:
         weights=[w.detach() for w in sample.weights],
         active=sample.active,
         edge_norm=None if sample.edge_norm is None else [w.detach() for w in sample.edge_norm],
+        inactive_grad=sample.inactive_grad,
     )
 
 
