@@ -1,0 +1,46 @@
+"""benchmarks/nb201_gradient.py's options: ``--set KEY=VALUE`` and each method's own batch."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench() -> Iterator[ModuleType]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(BENCHMARKS))
+        import nb201_gradient
+
+        yield nb201_gradient
+
+
+def _args(**over: object) -> argparse.Namespace:
+    base = {"epochs": 20, "channels": 8, "cells": 1, "batch_size": None, "set": []}
+    return argparse.Namespace(**{**base, **over})
+
+
+def test_set_reads_key_and_yaml_value(bench: ModuleType) -> None:
+    assert bench._setting("gradient=sampled") == ("gradient", "sampled")
+    assert bench._setting("partial_k=2") == ("partial_k", 2)
+    assert bench._setting("arch_betas=[0.5, 0.999]") == ("arch_betas", [0.5, 0.999])
+    for bad in ("gradient", "=all"):
+        with pytest.raises(argparse.ArgumentTypeError, match="expected KEY=VALUE"):
+            bench._setting(bad)
+
+
+def test_method_options_keep_each_methods_batch_unless_given(bench: ModuleType) -> None:
+    from hwnas.oneshot.relax.methods import method_settings
+
+    opts = bench._method_options(_args(), "pc_darts")
+    assert "batch_size" not in opts and opts["warmup_epochs"] == 6  # 15/50 of 20 epochs
+    assert method_settings("pc_darts", opts).batch_size == 256
+    opts = bench._method_options(_args(batch_size=64, set=[("gradient", "sampled")]), "gdas")
+    assert opts["batch_size"] == 64 and opts["gradient"] == "sampled"
+    assert method_settings("gdas", opts).gradient == "sampled"
