@@ -38,7 +38,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from hwnas.errors import ConfigError
-from hwnas.oneshot.relax.nb201_net import ArchSample, weighted_sum
+from hwnas.oneshot.relax.nb201_net import ArchSample, inactive_sum, weighted_sum
 from hwnas.spaces.mbv3_plan import (
     MBV3_BLOCKS,
     MBV3_DEPTHS,
@@ -159,7 +159,5 @@ class RelaxedMBV3(nn.Module):
                 out = term if out is None else out + term
         assert out is not None
         if sample.inactive_grad and sample.active is not None:
-            for i in range(len(MBV3_DEPTHS)):
-                if i not in depths:
-                    out = out + depth_w[i]
+            out = out + inactive_sum(depth_w, sample.active[slot])
         return out

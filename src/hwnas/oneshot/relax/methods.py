@@ -355,19 +355,16 @@ def _check(s: MethodSettings) -> None:
         _number(s, "target", 0.0, open_low=True)
     _number(s, "target_tolerance", 0.0, 0.9)
     _whole(s, "target_repairs", 0)
-    if s.derive is not None and s.derive not in DERIVES:
-        raise ConfigError(
-            f"{s.method}: derive must be one of {', '.join(DERIVES)}, got {s.derive!r}"
-        )
-    if s.gradient is not None and s.gradient not in GRADIENTS:
-        raise ConfigError(
-            f"{s.method}: gradient must be one of {', '.join(GRADIENTS)}, got {s.gradient!r}"
-        )
-    if s.target_cost is not None and s.target_cost not in TARGET_COSTS:
-        raise ConfigError(
-            f"{s.method}: target_cost must be one of {', '.join(TARGET_COSTS)}, "
-            f"got {s.target_cost!r}"
-        )
+    for name, allowed in (
+        ("derive", DERIVES),
+        ("gradient", GRADIENTS),
+        ("target_cost", TARGET_COSTS),
+    ):
+        value = getattr(s, name)
+        if value is not None and value not in allowed:
+            raise ConfigError(
+                f"{s.method}: {name} must be one of {', '.join(allowed)}, got {value!r}"
+            )
     if s.target_cost is not None and s.target is None:
         raise ConfigError(f"{s.method}: target_cost needs a target (in the cost's unit)")
     if s.derive == "target" and s.target is None:

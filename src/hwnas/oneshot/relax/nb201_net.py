@@ -98,11 +98,16 @@ def weighted_sum(
         term = weights[j] * ops[j](x)
         out = term if out is None else out + term
     assert out is not None
-    if inactive_grad and active is not None:
-        for j in range(len(ops)):
-            if j not in active:
-                out = out + weights[j]
-    return out
+    return out + inactive_sum(weights, active) if inactive_grad else out
+
+
+def inactive_sum(weights: torch.Tensor, active: Sequence[int] | None) -> torch.Tensor | float:
+    """The sum of the weights of the choices not in ``active`` (0 when every choice is): added
+    to a slot's output, it gives each of them a gradient (see :class:`ArchSample`)."""
+    if active is None:
+        return 0.0
+    rest = [weights[j] for j in range(len(weights)) if j not in active]
+    return torch.stack(rest).sum() if rest else 0.0
 
 
 class MixedEdge(nn.Module):
