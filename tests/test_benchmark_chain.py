@@ -12,15 +12,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from benchmark_scripts import imported
 
 
 @pytest.fixture(scope="module")
 def chain() -> Iterator[ModuleType]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(BENCHMARKS))
-        import process_chain
-
+    with imported("process_chain") as (process_chain,):
         yield process_chain
 
 

@@ -4,25 +4,21 @@ hand-designed MobileNetV2 family, the budgeted training of one member, the hyper
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from benchmark_scripts import imported
+
 torch = pytest.importorskip("torch")
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def bench() -> Iterator[SimpleNamespace]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(BENCHMARKS))
-        import _mobilenet_v2
-        import front_vs_family
-
-        yield SimpleNamespace(mbv2=_mobilenet_v2, fvf=front_vs_family)
+    with imported("_mobilenet_v2", "front_vs_family") as (mbv2, fvf):
+        yield SimpleNamespace(mbv2=mbv2, fvf=fvf)
 
 
 def _params(net: torch.nn.Module) -> int:

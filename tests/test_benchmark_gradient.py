@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from benchmark_scripts import imported
 
 
 @pytest.fixture(scope="module")
 def bench() -> Iterator[ModuleType]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(BENCHMARKS))
-        import nb201_gradient
-
+    with imported("nb201_gradient") as (nb201_gradient,):
         yield nb201_gradient
 
 

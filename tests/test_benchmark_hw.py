@@ -11,10 +11,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from benchmark_scripts import imported
 from hwnas.evaluation.base import Evaluator
 from hwnas.spaces.base import Arch, CategoricalSpace
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 BUDGET = 25
 GP_BUDGET = 11  # 10 random startup trials, then one GP proposal: a GP fit per ask is slow
 N_STARTUP = 10  # the fewest evaluations any peer draws at random first (its seed shows there)
@@ -25,13 +25,9 @@ TASK = "cifar10/raspi4"
 def bench(synthetic_nb201_dir: Path) -> Iterator[SimpleNamespace]:
     """``_peers`` and ``_scoring`` imported from benchmarks/, with HWNAS_DATA on the synthetic
     tables for the whole module."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HWNAS_DATA", str(synthetic_nb201_dir))
-        mp.syspath_prepend(str(BENCHMARKS))
-        import _peers
-        import _scoring
-
-        yield SimpleNamespace(peers=_peers, scoring=_scoring)
+    env = {"HWNAS_DATA": str(synthetic_nb201_dir)}
+    with imported("_peers", "_scoring", env=env) as (peers, scoring):
+        yield SimpleNamespace(peers=peers, scoring=scoring)
 
 
 @pytest.fixture(scope="module")
@@ -49,13 +45,8 @@ def nb201(bench: SimpleNamespace) -> SimpleNamespace:
 
 
 def _peer_names() -> list[str]:
-    import sys
-
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import _peers
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    with imported("_peers") as (_peers,):
+        pass
     return [n for n in _peers.RUNNERS if not n.startswith("hwnas:")]
 
 

@@ -4,23 +4,18 @@ benchmarks/proxy_cells.py trains on it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from benchmark_scripts import imported
 
 
 @pytest.fixture(scope="module")
 def bench() -> Iterator[SimpleNamespace]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(BENCHMARKS))
-        import cluttered_mnist
-        import proxy_cells
-
-        yield SimpleNamespace(cm=cluttered_mnist, cells=proxy_cells)
+    with imported("cluttered_mnist", "proxy_cells") as (cm, cells):
+        yield SimpleNamespace(cm=cm, cells=cells)
 
 
 def test_shrink_averages_areas(bench: SimpleNamespace) -> None:

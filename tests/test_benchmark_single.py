@@ -7,19 +7,17 @@ from types import ModuleType
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from benchmark_scripts import BENCHMARKS, imported
+
 BUDGET = 60
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    with pytest.MonkeyPatch.context() as mp:
-        # The script pins BLAS threads at import (setdefault); keep that out of this session.
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            mp.setenv(var, "1")
-        mp.syspath_prepend(str(BENCHMARKS))
-        import nb201_single
-
+    # The script pins BLAS threads at import (setdefault); keep that out of this session.
+    threads = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    with imported("nb201_single", env=dict.fromkeys(threads, "1")) as (nb201_single,):
+        pass
     return nb201_single
 
 

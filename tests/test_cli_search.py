@@ -13,7 +13,7 @@ import yaml
 
 import hwnas
 from hwnas.cli import main
-from hwnas.strategies.differentiable import GRADIENT_STRATEGIES
+from hwnas.strategies.gradient import GRADIENT_STRATEGIES
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CONTRACT_FILES = ("study.db", "trials.csv", "pareto.csv", "report.html", "pareto.png")

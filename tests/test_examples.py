@@ -11,7 +11,7 @@ import yaml
 
 import hwnas
 from hwnas.cli import main
-from hwnas.strategies.differentiable import GRADIENT_STRATEGIES
+from hwnas.strategies.gradient import GRADIENT_STRATEGIES
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))

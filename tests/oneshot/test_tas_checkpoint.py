@@ -21,7 +21,7 @@ from hwnas.oneshot.relax.result import GradientResult  # noqa: E402
 from hwnas.oneshot.relax.tas import TASConfig, distill, tas_search  # noqa: E402
 from hwnas.oneshot.relax.tas_net import TASNetwork  # noqa: E402
 from hwnas.spaces import ResNetSpace, create_space  # noqa: E402
-from hwnas.strategies.differentiable import TASStrategy  # noqa: E402
+from hwnas.strategies.tas import TASStrategy  # noqa: E402
 from hwnas.testing import CheapMetric  # noqa: E402
 from hwnas.training.checkpoint import read_state  # noqa: E402
 

@@ -22,7 +22,7 @@ from hwnas.config_schema import parse_config
 from hwnas.evaluation import EvaluatorContext, create_evaluator
 from hwnas.spaces import UserCategoricalSpace
 from hwnas.storage import SQLiteStore
-from hwnas.strategies.differentiable import GRADIENT_STRATEGIES
+from hwnas.strategies.gradient import GRADIENT_STRATEGIES
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

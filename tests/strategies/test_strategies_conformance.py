@@ -12,7 +12,7 @@ from hwnas.evaluation.base import Evaluator, MissingArchError
 from hwnas.problem import Problem
 from hwnas.spaces.base import CategoricalSpace
 from hwnas.strategies.base import rank_and_crowding
-from hwnas.strategies.differentiable import GRADIENT_STRATEGIES
+from hwnas.strategies.gradient import GRADIENT_STRATEGIES
 from hwnas.trial import Observation
 
 GAIN = {

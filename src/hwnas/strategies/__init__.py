@@ -13,8 +13,9 @@ from hwnas.problem import Problem
 from hwnas.registry import Registry
 from hwnas.spaces.base import CategoricalSpace
 from hwnas.strategies.base import SearchExhausted, Strategy, rank_and_crowding
-from hwnas.strategies.differentiable import GRADIENT_STRATEGIES, GradientStrategy
+from hwnas.strategies.differentiable import GradientStrategy
 from hwnas.strategies.evolution import RegularizedEvolution
+from hwnas.strategies.gradient import GRADIENT_STRATEGIES
 from hwnas.strategies.linas import PredictorGuided
 from hwnas.strategies.local_search import LocalSearch
 from hwnas.strategies.moea_bus import MOEABUS

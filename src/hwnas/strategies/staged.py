@@ -101,7 +101,7 @@ class Staged(Strategy):
 
 def _build(role: str, spec: Spec) -> Strategy:
     from hwnas.strategies import STRATEGIES, create_strategy
-    from hwnas.strategies.differentiable import GRADIENT_STRATEGIES
+    from hwnas.strategies.gradient import GRADIENT_STRATEGIES
 
     if isinstance(spec, str):
         name, options = spec, {}
