@@ -132,6 +132,8 @@ def fidelity(args: argparse.Namespace) -> dict[str, Any]:
             row = {"method": method, "seed": seed, "arch": run.archs[0], "wall_s": wall,
                    "parameter_free_edges": run.metrics["parameter_free_edges"],
                    "proxy_valid_accuracy": run.metrics.get("valid_accuracy"),
+                   "search_train_loss": run.metrics.get("train_loss"),
+                   "search_train_accuracy": run.metrics.get("train_accuracy"),
                    **_score(tables, run.archs[0], None)}  # fmt: skip
             rows.append(row)
             print(json.dumps(row), flush=True)
