@@ -86,6 +86,8 @@ def _data_spec(args: argparse.Namespace) -> dict[str, Any]:
     spec: dict[str, Any] = {"name": args.data, "image_size": args.image_size}
     if args.data_path is not None:
         spec["path"] = str(args.data_path)
+    if args.crop_padding is not None:  # random crops of the padded image (translations)
+        spec["augment"] = {"crop_padding": args.crop_padding, "flip": False}
     return spec
 
 
@@ -430,6 +432,13 @@ def main() -> None:
         "--data-path", type=Path, help="the .npz of --data npz (e.g. cluttered_mnist.py's)"
     )
     ap.add_argument("--image-size", type=int, default=16)
+    ap.add_argument(
+        "--crop-padding",
+        type=int,
+        default=None,
+        help="augment the searches' training images by random crops of the image padded by "
+        "this many pixels (no flips: digits); default: no augmentation",
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument(
         "--set",
