@@ -1,4 +1,4 @@
-"""benchmarks/nb201_gradient.py's options: ``--set KEY=VALUE`` and each method's own batch."""
+"""benchmarks/nb201_gradient.py's options: ``--set``, each method's batch, ``--crop-padding``."""
 
 from __future__ import annotations
 
@@ -40,3 +40,14 @@ def test_method_options_keep_each_methods_batch_unless_given(bench: ModuleType) 
     opts = bench._method_options(_args(batch_size=64, set=[("gradient", "sampled")]), "gdas")
     assert opts["batch_size"] == 64 and opts["gradient"] == "sampled"
     assert method_settings("gdas", opts).gradient == "sampled"
+
+
+def test_crop_padding_turns_on_random_crops_without_flips(bench: ModuleType) -> None:
+    from hwnas.data import load_dataset
+
+    base = {"data": "digits", "data_path": None, "image_size": 8}
+    assert "augment" not in bench._data_spec(argparse.Namespace(**base, crop_padding=None))
+    spec = bench._data_spec(argparse.Namespace(**base, crop_padding=2))
+    assert spec["augment"] == {"crop_padding": 2, "flip": False}
+    augmentation = load_dataset(spec).augmentation
+    assert augmentation.active and augmentation.crop_padding == 2 and not augmentation.flip
