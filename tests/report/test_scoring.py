@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmark_scripts import BENCHMARKS, imported
 from hwnas.errors import DataError
 from hwnas.pareto import hypervolume, non_dominated_mask
 from hwnas.report.scoring import (
@@ -24,8 +25,6 @@ from hwnas.report.scoring import (
     hv_gap,
     hypervolume_curve,
 )
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 # (devices, prefix length) -> (regret, hv_gap), old TaskScorer on synthetic_table() below.
 GOLDEN_SYNTHETIC = {
@@ -76,10 +75,8 @@ class TableOnly:
 
 @pytest.fixture(scope="module")
 def scoring() -> ModuleType:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(BENCHMARKS))
-        import _scoring
-
+    with imported("_scoring") as (_scoring,):
+        pass
     return _scoring
 
 
