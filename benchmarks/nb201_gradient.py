@@ -331,14 +331,16 @@ def _table_md(kind: str, rows: list[dict[str, Any]], args: argparse.Namespace) -
     lines = []
     if kind == "fidelity":
         lines.append("| method | CIFAR-10 | CIFAR-100 | ImageNet16-120 | parameter-free edges "
-                     "| wall s | cells (per seed) |")  # fmt: skip
-        lines.append("|---|---|---|---|---|---|---|")
+                     "| mixture's train acc. | wall s | cells (per seed) |")  # fmt: skip
+        lines.append("|---|---|---|---|---|---|---|---|")
         for method, rs in _groups(rows, "method").items():
             cells = " ".join(f"`{r['arch']}`" for r in rs)
+            train = [r.get("search_train_accuracy") for r in rs]
             lines.append(
                 f"| {method} | {ms([r['cifar10'] for r in rs])} | {ms([r['cifar100'] for r in rs])}"
                 f" | {ms([r['ImageNet16-120'] for r in rs])} | "
                 f"{ms([r['parameter_free_edges'] for r in rs])} | "
+                f"{ms(train) if None not in train else 'not recorded'} | "
                 f"{np.mean([r['wall_s'] for r in rs]):.0f} | {cells} |"
             )
     elif kind == "multitrial":

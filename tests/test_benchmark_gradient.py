@@ -1,4 +1,5 @@
-"""benchmarks/nb201_gradient.py's options: ``--set``, each method's batch, ``--crop-padding``."""
+"""benchmarks/nb201_gradient.py's options (``--set``, each method's batch, ``--crop-padding``)
+and its fidelity table."""
 
 from __future__ import annotations
 
@@ -51,3 +52,18 @@ def test_crop_padding_turns_on_random_crops_without_flips(bench: ModuleType) -> 
     assert spec["augment"] == {"crop_padding": 2, "flip": False}
     augmentation = load_dataset(spec).augmentation
     assert augmentation.active and augmentation.crop_padding == 2 and not augmentation.flip
+
+
+def _fidelity_row(seed: int, train_accuracy: float | None) -> dict[str, object]:
+    return {"method": "pc_darts", "seed": seed, "arch": f"cell{seed}", "wall_s": 10.0,
+            "parameter_free_edges": 2, "cifar10": 93.0, "cifar100": 70.0,
+            "ImageNet16-120": 40.0, "search_train_accuracy": train_accuracy}  # fmt: skip
+
+
+def test_fidelity_table_shows_the_mixtures_training_accuracy(bench: ModuleType) -> None:
+    rows = [_fidelity_row(0, 0.5), _fidelity_row(1, 0.7)]
+    header, _, line = bench._table_md("fidelity", rows, _args()).splitlines()
+    assert "mixture's train acc." in header
+    assert "| 0.60 ± 0.10 |" in line and "`cell0` `cell1`" in line
+    rows[1]["search_train_accuracy"] = None  # a row written before the field existed
+    assert "| not recorded |" in bench._table_md("fidelity", rows, _args()).splitlines()[2]
