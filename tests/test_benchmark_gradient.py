@@ -62,8 +62,8 @@ def _fidelity_row(seed: int, train_accuracy: float | None) -> dict[str, object]:
 
 def test_fidelity_table_shows_the_mixtures_training_accuracy(bench: ModuleType) -> None:
     rows = [_fidelity_row(0, 0.5), _fidelity_row(1, 0.7)]
-    header, _, line = bench._table_md("fidelity", rows, _args()).splitlines()
+    header, _, line = bench.table_md("fidelity", rows).splitlines()
     assert "mixture's train acc." in header
     assert "| 0.60 ± 0.10 |" in line and "`cell0` `cell1`" in line
     rows[1]["search_train_accuracy"] = None  # a row written before the field existed
-    assert "| not recorded |" in bench._table_md("fidelity", rows, _args()).splitlines()[2]
+    assert "| not recorded |" in bench.table_md("fidelity", rows).splitlines()[2]
