@@ -67,3 +67,14 @@ def test_fidelity_table_shows_the_mixtures_training_accuracy(bench: ModuleType) 
     assert "| 0.60 ± 0.10 |" in line and "`cell0` `cell1`" in line
     rows[1]["search_train_accuracy"] = None  # a row written before the field existed
     assert "| not recorded |" in bench.table_md("fidelity", rows).splitlines()[2]
+
+
+def test_hardware_table_reproduces_a_stored_runs_markdown(bench: ModuleType) -> None:
+    import json
+    from pathlib import Path
+
+    stem = Path(__file__).parents[1] / "benchmarks/results/nb201_gradient_hw_darts_target15_repairs"
+    rows = json.loads(stem.with_suffix(".json").read_text())["rows"]
+    md = bench.table_md("hardware", rows)
+    assert "| measured cells: table latency ms / CIFAR-10 % |" in md  # the repair chains
+    assert md in stem.with_suffix(".md").read_text()
