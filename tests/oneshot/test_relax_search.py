@@ -99,6 +99,21 @@ def test_same_seed_same_result_and_resume_after_kill(digits, tmp_path):
     assert resumed.trajectory == straight.trajectory
     again = run_search(space, digits, s, cost=None, latency_weight=0.0, seed=3, label="x")
     assert again.trajectory == straight.trajectory
+    # "auto" on a machine without a CUDA GPU is the CPU: the same search.
+    if not torch.cuda.is_available():
+        auto = _settings("pc_darts", epochs=3, compute_device="auto")
+        on_auto = run_search(space, digits, auto, cost=None, latency_weight=0.0, seed=3, label="x")
+        assert on_auto.trajectory == straight.trajectory and on_auto.archs == straight.archs
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_a_cuda_search_without_a_gpu_is_refused_before_training(digits):
+    s = _settings("darts", compute_device="cuda")
+    epochs = []
+    with pytest.raises(ConfigError, match=r"^darts: compute_device 'cuda', but this PyTorch"):
+        run_search(NB201Space(), digits, s, cost=None, latency_weight=0.0, seed=0, label="x",
+                   progress=epochs.append)  # fmt: skip
+    assert epochs == []
 
 
 def test_latency_weight_lowers_the_derived_cost(digits, flops_cost):
@@ -248,6 +263,8 @@ def test_binary_gates_give_binaryconnect_gradients():
         ("darts", {"target_cost": "argmax"}, "target_cost needs a target"),
         ("gdas", {"gradient": "argmax"}, "gradient must be one of all, sampled, got 'argmax'"),
         ("darts", {"gradient": "all"}, "unknown option 'gradient'"),
+        ("gdas", {"compute_device": "gpu"}, "compute_device must be cpu, cuda, cuda:N or auto"),
+        ("darts", {"compute_device": 0}, "compute_device must be cpu, cuda, cuda:N or auto"),
     ],
 )
 def test_bad_options_name_the_problem(method, options, text):

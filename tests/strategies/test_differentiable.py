@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 from numpy.random import default_rng as rng
 
@@ -123,6 +124,17 @@ def test_target_settings_enter_the_search_key_only_with_a_target():
     assert key(target=30.0) != key(target=30.0, target_cost="argmax")
 
 
+def test_where_a_search_computes_stays_out_of_its_key():
+    def key(**options):  # type: ignore[no-untyped-def]
+        strategy = create_strategy("gdas", **TOY, **options)
+        strategy.attach(load_dataset({"name": "digits"}))
+        strategy.setup(Problem(create_space("nb201"), (Objective("a", "maximize"),)), rng(0))
+        return strategy.search_key()
+
+    # A search stored before the option existed, or checkpointed elsewhere, is found again.
+    assert key() == key(compute_device="cpu") == key(compute_device="auto")
+
+
 def test_gdas_gradient_form_enters_its_search_key():
     from hwnas.strategies.differentiable import _key_settings
 
@@ -194,6 +206,11 @@ def _ranked(result) -> list[str]:  # type: ignore[no-untyped-def]
         ({"data": None}, "trains a network on the config's dataset, but there is no"),
         ({"strategy": {"name": "fbnet", "epochs": 2, "warmup_epochs": 0}}, "needs a cost model"),
         ({"strategy": {"name": "darts", "epoch": 2}}, "unknown option 'epoch'"),
+        pytest.param(
+            {"strategy": {"name": "darts", **TOY, "compute_device": "cuda"}},
+            "darts: compute_device 'cuda', but this PyTorch",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is here"),
+        ),
     ],
 )
 def test_bad_configs_fail_with_one_line(capsys, tmp_path, synthetic_nb201_dir, change, text):

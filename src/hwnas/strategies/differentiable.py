@@ -43,6 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from hwnas.compute import torch_device
 from hwnas.errors import ConfigError
 from hwnas.spaces.base import Arch
 from hwnas.strategies.base import SearchExhausted, Strategy
@@ -115,6 +116,7 @@ class GradientStrategy(Strategy):
                 f"space is {space.name!r}: use space: {self.spaces[0]}, or a sampling strategy"
             )
         self.check_space()
+        self.check_compute()
         self.seed = int(self.rng.integers(_SEED_LIMIT))
         self._queue, self._next = None, 0
         self._origin, self._measured, self.repairs = {}, {}, 0
@@ -125,6 +127,10 @@ class GradientStrategy(Strategy):
         from hwnas.oneshot.relax.spaces import relaxation
 
         relaxation(self.problem.space, self.settings)
+
+    def check_compute(self) -> None:
+        """Refuse, before any training, a ``compute_device`` this machine lacks."""
+        torch_device(self.settings.compute_device, self.method)
 
     # -- the search ------------------------------------------------------------------------------
     def search_key(self) -> str:
@@ -351,8 +357,9 @@ Proxyless = _named("proxyless", "ProxylessNAS (Cai et al., ICLR 2019): binarized
 ADDED_SETTINGS = ("resolution", "width", "target_cost", "gradient")
 # Settings that change nothing without a target: left out of the key then.
 TARGET_SETTINGS = ("target_tolerance", "derive")
-# Settings used after the search (on measured results): never in the key.
-AFTER_SEARCH = ("target_repairs",)
+# Settings used after the search (on measured results), or saying only where it computes (a
+# search checkpointed on one device resumes on another): never in the key.
+AFTER_SEARCH = ("target_repairs", "compute_device")
 
 
 def _key_settings(settings: dict[str, Any]) -> dict[str, Any]:

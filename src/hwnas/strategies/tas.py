@@ -29,6 +29,9 @@ class TASStrategy(GradientStrategy):
     def check_space(self) -> None:
         """The ``resnet`` space is all TAS needs (checked in :meth:`on_setup`)."""
 
+    def check_compute(self) -> None:
+        """TAS trains on the CPU (it has no ``compute_device`` option)."""
+
     def search(self, folder: Path | None) -> Any:
         import dataclasses
 

@@ -58,6 +58,12 @@ outside the band, the strategy moves it again into the band rescaled by the cost
 there (``measured / fitted``) and proposes the result next, up to ``target_repairs`` times per
 derived architecture (default 2; 0 turns it off; :func:`hwnas.oneshot.relax.band.repair`).
 
+``compute_device`` is where the search trains: ``cpu`` (the default), ``cuda``, ``cuda:N``
+or ``auto`` (a CUDA GPU when PyTorch sees one; :mod:`hwnas.compute`). The search network and
+the batches go there; the architecture weights, their sampling and the cost model stay on the
+CPU (they are a few hundred numbers). On the CPU a seed repeats its search exactly at one
+thread count; on a GPU, cuDNN's kernels may not.
+
 ``channels`` and ``cells`` size NB201's search network (FBNet's and mbv3's macros are fixed).
 ``resolution`` and ``width`` apply to the ``mbv3`` space alone: the input resolution and width
 multiplier the search holds fixed (default: the space's largest resolution, and width 1.0, or
@@ -76,6 +82,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hwnas.compute import check_compute_device
 from hwnas.errors import ConfigError
 from hwnas.registry import closest
 
@@ -130,6 +137,7 @@ class MethodSettings:
     cost: dict[str, Any] | None = None
     resolution: int | None = None
     width: float | None = None
+    compute_device: str = "cpu"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def weights_to_sweep(self) -> tuple[float, ...]:
@@ -221,6 +229,7 @@ _COMMON = (
     "cost",
     "resolution",
     "width",
+    "compute_device",
 )
 _OWN: dict[str, tuple[str, ...]] = {
     "darts": ("order",),
@@ -371,6 +380,7 @@ def _check(s: MethodSettings) -> None:
         raise ConfigError(
             f"{s.method}: derive: target needs a target (in the cost's unit, e.g. target: 15)"
         )
+    check_compute_device(s.compute_device, s.method)
     if s.resolution is not None:
         _whole(s, "resolution", 1)
     if s.width is not None:

@@ -12,6 +12,11 @@ After every epoch the probabilities per slot are appended to the trajectory, and
 ``checkpoint.pt`` is rewritten (weights, architecture, optimizers, generator, trajectory), so a
 killed run resumes after its last finished epoch and ends with the same result. Checkpoints are
 read with ``weights_only=True``: nothing but tensors and plain values is unpickled.
+
+The search network and the batches live on the settings' ``compute_device`` (a checkpoint
+written on one device resumes on another); the architecture weights, the generator that draws
+batches and Gumbel noise, and the cost model stay on the CPU, so a seed draws the same batches
+and samples wherever it runs.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 
 import torch
 
+from hwnas.compute import torch_device
 from hwnas.data import Dataset
 from hwnas.errors import ConfigError, DataError
 from hwnas.oneshot.relax.arch import ArchParams
@@ -80,11 +86,12 @@ def run_search(
         raise ConfigError(
             f"{settings.method}: the training split holds {x.shape[0]} images; need 4+"
         )
+    device = torch_device(settings.compute_device, settings.method)
     start_time = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        ctx = _context(space, dataset, settings, cost, latency_weight, gen)
+        ctx = _context(space, dataset, settings, cost, latency_weight, gen, device)
     order = torch.randperm(x.shape[0], generator=gen)
     n_arch = max(1, round(settings.arch_fraction * x.shape[0]))
     w_idx, a_idx = order[n_arch:], order[:n_arch]
@@ -109,7 +116,9 @@ def run_search(
             start = (i * settings.batch_size) % arch_perm.numel()
             ba = arch_perm[start : start + settings.batch_size]
             xt = dataset.augment(x[bt], gen) if dataset.augmentation.active else x[bt]
-            loss, right = _step(ctx, xt, y[bt], x[ba], y[ba], train_arch)
+            loss, right = _step(
+                ctx, xt.to(device), y[bt].to(device), x[ba].to(device), y[ba].to(device), train_arch
+            )
             total += loss * bt.numel()
             correct += right
             seen += bt.numel()
@@ -150,11 +159,12 @@ def _context(
     cost: SlotCost | None,
     latency_weight: float,
     gen: torch.Generator,
+    device: torch.device,
 ) -> StepContext:
     relax = relaxation(space, s)
 
     def network() -> torch.nn.Module:
-        return relax.build(space, s, dataset.num_classes, dataset.input_shape[0])
+        return relax.build(space, s, dataset.num_classes, dataset.input_shape[0]).to(device)
 
     net = network()
     groups = [list(g) for g in relax.groups] if s.mode == "partial" and relax.groups else None
