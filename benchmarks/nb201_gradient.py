@@ -15,6 +15,7 @@ the argmax).
 
     python benchmarks/nb201_gradient.py fidelity --seeds 0 1 2 --epochs 10 \\
         --out benchmarks/results/nb201_gradient_fidelity
+    (on a machine with a CUDA GPU: add --set compute_device=cuda)
     python benchmarks/nb201_gradient.py hardware --method proxyless --device raspi4 \\
         --weights 0 0.3 1 3 --seeds 0 1 2 --out benchmarks/results/nb201_gradient_hardware
 """

@@ -41,6 +41,8 @@ def test_method_options_keep_each_methods_batch_unless_given(bench: ModuleType) 
     opts = bench._method_options(_args(batch_size=64, set=[("gradient", "sampled")]), "gdas")
     assert opts["batch_size"] == 64 and opts["gradient"] == "sampled"
     assert method_settings("gdas", opts).gradient == "sampled"
+    opts = bench._method_options(_args(set=[bench._setting("compute_device=auto")]), "darts")
+    assert method_settings("darts", opts).compute_device == "auto"
 
 
 def test_crop_padding_turns_on_random_crops_without_flips(bench: ModuleType) -> None:
