@@ -4,7 +4,9 @@ and its fidelity table."""
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -72,9 +74,6 @@ def test_fidelity_table_shows_the_mixtures_training_accuracy(bench: ModuleType) 
 
 
 def test_hardware_table_reproduces_a_stored_runs_markdown(bench: ModuleType) -> None:
-    import json
-    from pathlib import Path
-
     stem = Path(__file__).parents[1] / "benchmarks/results/nb201_gradient_hw_darts_target15_repairs"
     rows = json.loads(stem.with_suffix(".json").read_text())["rows"]
     md = bench.table_md("hardware", rows)

@@ -357,16 +357,16 @@ Proxyless = _named("proxyless", "ProxylessNAS (Cai et al., ICLR 2019): binarized
 ADDED_SETTINGS = ("resolution", "width", "target_cost", "gradient")
 # Settings that change nothing without a target: left out of the key then.
 TARGET_SETTINGS = ("target_tolerance", "derive")
-# Settings used after the search (on measured results), or saying only where it computes (a
-# search checkpointed on one device resumes on another): never in the key.
-AFTER_SEARCH = ("target_repairs", "compute_device")
+# Settings that do not change what the search finds, never in the key: used after it (on
+# measured results), or saying only where it computes (a checkpoint resumes on another device).
+OUTSIDE_KEY = ("target_repairs", "compute_device")
 
 
 def _key_settings(settings: dict[str, Any]) -> dict[str, Any]:
     return {
         k: v
         for k, v in settings.items()
-        if k not in AFTER_SEARCH
+        if k not in OUTSIDE_KEY
         and not (k in ADDED_SETTINGS and v is None)
         and not (k in TARGET_SETTINGS and settings.get("target") is None)
     }
